@@ -1,0 +1,1 @@
+"""zonechain.benchmarks — workloads and peer comparisons behind `zonechain bench`."""

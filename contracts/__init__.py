@@ -1,0 +1,1 @@
+"""zonechain.contracts — contract toolchain, author library and the zone contracts."""

@@ -1,0 +1,1 @@
+"""zonechain.node — ledger types, storage, state tree, mempool, consensus, network, CLI."""

@@ -1,0 +1,1 @@
+"""zonechain.sdk — the Python client for businesses and contract authors."""
