@@ -93,3 +93,10 @@ ABORT_MESSAGE_BYTES_MAX: Final = 1_024
 """Longer abort messages are truncated (deterministically, on a UTF-8 boundary)."""
 
 ZONE_NAME_BYTES_MAX: Final = 64
+
+# --- deterministic stack (vm/instrument.py) -----------------------------------
+FRAME_WEIGHT_OVERHEAD_UNITS: Final = 16
+"""Fixed part of every frame's weight (return address, saved registers, the
+VM context and the two operand slots the stack meter itself uses); the rest is
+params + locals + maximum operand-stack height + values the body produces, one
+unit per value (the model and its measured bound: vm/instrument.py)."""
