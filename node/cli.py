@@ -26,6 +26,7 @@ EXIT_INTERRUPTED = 130
 # and sets ``handler=`` (a callable taking the parsed namespace, returning an exit code).
 COMMAND_MODULES = (
     "zonechain.node.demo",
+    "zonechain.node.contract_cli",
 )
 
 

@@ -1,0 +1,1 @@
+"""The zone contracts (one folder each: NAME.zig + NAME.abi.json), shipped as package data."""

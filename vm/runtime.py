@@ -1,0 +1,466 @@
+"""Running contracts: deploy, call and query, metered, buffered, deterministic.
+
+``VirtualMachine`` is the API the ledger executor and the test harness use.
+Every entry point returns an ``Outcome``; it raises only ``NodeFault`` (a bug or
+I/O problem in the node, never to be recorded) or ``ValueError`` for a caller's
+programming mistake (a negative gas limit).
+
+Guarantees:
+- state changes are buffered in an ``Overlay`` over the given ``StateReader``
+  and returned as ``Outcome.writes`` only when the call succeeds; a failure
+  returns ``writes == {}`` and no events;
+- gas: Wasm instructions burn wasmtime fuel, host functions charge vm/gas.py
+  costs from the same meter; running out anywhere ends the call with
+  ``OutOfGas`` and ``gas_used == gas_limit``;
+- one live instance per contract code is kept and reused; after every call its
+  memory is copied back from the image taken at instantiation and its mutable
+  globals are reset from their saved values (an instance whose memory grew is
+  dropped instead), so nothing a call leaves in memory or globals is visible
+  to the next one;
+- cross-contract calls (host ``call_contract``) run in nested overlays, with
+  bounded depth (``CALL_DEPTH_MAX``) and no re-entrancy.
+
+Determinism: results depend only on the code, the arguments, the
+``CallContext`` and the state read; errors carry fixed messages
+(vm/traps.py). The hot path uses wasmtime's raw C API (vm/wasm_ffi.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import wasmtime
+
+from zonechain.vm import abi, gas, limits, wasm_ffi
+from zonechain.vm.cache import CompileFailed, ModuleCache, PreparedCode
+from zonechain.vm.engine import shared_engine
+from zonechain.vm.errors import ContractError, DeployError, NodeFault
+from zonechain.vm.host import (
+    IMPLEMENTATIONS,
+    INTERNAL_FUNCTIONS,
+    INTERNAL_IMPLEMENTATIONS,
+    make_callback,
+)
+from zonechain.vm.host.frame import CallContext, Event, Frame, memory_view
+from zonechain.vm.host.internal import WASM_PAGE_BYTES
+from zonechain.vm.metadata import ContractMetadata
+from zonechain.vm.overlay import Overlay
+from zonechain.vm.state import (
+    PREFIX_CONTRACT_STORAGE,
+    StateReader,
+    code_key,
+    contract_meta_key,
+)
+from zonechain.vm.traps import (
+    OUT_OF_GAS_MESSAGE,
+    CodeRejected,
+    ContractExists,
+    ContractFrozen,
+    ContractNotFound,
+    InstantiationFailed,
+    LimitExceeded,
+    MethodNotFound,
+    OutOfGas,
+    classify_trap,
+)
+
+__all__ = ["CallContext", "Event", "Outcome", "VirtualMachine"]
+
+GAS_LIMIT_MAX: Final = (1 << 63) - 1
+"""Fuel is a u64 in wasmtime; gas values stay within a signed i64 (``gas_left``)."""
+
+Prepare = Callable[[bytes], PreparedCode]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    gas_used: int
+    return_data: bytes
+    events: tuple[Event, ...]
+    error: ContractError | None
+    writes: dict[bytes, bytes | None] = field(default_factory=dict)
+    """Net state changes in sorted key order (None = deleted); {} on failure."""
+
+
+@dataclass
+class _Result:
+    ok: bool
+    gas_used: int
+    return_data: bytes = b""
+    events: list[Event] = field(default_factory=list)
+    error: ContractError | None = None
+
+
+def _failure(error: ContractError, gas_used: int) -> _Result:
+    return _Result(ok=False, gas_used=gas_used, error=error)
+
+
+class _LiveInstance:
+    """One instantiated contract code in its own Store, reset after every call."""
+
+    def __init__(
+        self, engine: wasmtime.Engine, linker: wasmtime.Linker, module: wasmtime.Module,
+        prepared: PreparedCode,
+    ) -> None:
+        self.store = wasmtime.Store(engine)
+        self.store.set_limits(memory_size=limits.MEMORY_PAGES_MAX * WASM_PAGE_BYTES)
+        try:
+            instance = linker.instantiate(self.store, module)
+        except (wasmtime.Trap, wasmtime.WasmtimeError):
+            raise InstantiationFailed("the module could not be instantiated") from None
+        self.context = wasm_ffi.address_of(self.store._context())
+        exports = instance.exports(self.store)
+        self.functions: dict[str, int] = {}
+        self._keep: list[object] = []
+        for name in (*prepared.methods, *([abi.INIT_METHOD] if prepared.has_init else [])):
+            function = exports.get(name)
+            if isinstance(function, wasmtime.Func):
+                handle = function._func
+                self._keep.append(handle)
+                self.functions[name] = ctypes.addressof(handle)
+        memory = exports.get(abi.MEMORY_EXPORT)
+        self.memory = memory._memory if isinstance(memory, wasmtime.Memory) else None
+        self.memory_handle = ctypes.addressof(self.memory) if self.memory is not None else 0
+        self.initial_bytes = self.memory_bytes()
+        self.view = memory_view(self.memory_base(), self.initial_bytes)
+        self.image = self.view.tobytes()
+        self.globals: list[tuple[ctypes.Structure, ctypes.Structure]] = []
+        for name in prepared.global_exports:
+            handle_global = exports.get(name)
+            if isinstance(handle_global, wasmtime.Global):
+                saved = wasm_ffi.WasmtimeValue()
+                raw = handle_global._global
+                wasm_ffi.global_get(self.context, ctypes.addressof(raw), ctypes.addressof(saved))
+                self.globals.append((raw, saved))
+        self.arguments = (wasm_ffi.RawValues * 1)()
+
+    def memory_bytes(self) -> int:
+        if not self.memory_handle:
+            return 0
+        return int(wasm_ffi.memory_data_size(self.context, self.memory_handle))
+
+    def memory_base(self) -> int:
+        if not self.memory_handle:
+            return 0
+        return int(wasm_ffi.memory_data(self.context, self.memory_handle) or 0)
+
+    def reset(self) -> bool:
+        """Restore memory and globals as instantiated; False if memory grew (drop me)."""
+        if self.memory_bytes() != self.initial_bytes:
+            return False
+        self.view[:] = self.image
+        for raw, saved in self.globals:
+            if wasm_ffi.global_set(self.context, ctypes.addressof(raw), ctypes.addressof(saved)):
+                raise NodeFault("cannot restore a mutable global")
+        return True
+
+
+@dataclass
+class _LoadedCode:
+    prepared: PreparedCode
+    module: wasmtime.Module
+    idle: list[_LiveInstance] = field(default_factory=list)
+
+
+def _default_prepare(code: bytes) -> PreparedCode:
+    from zonechain.vm import gatekeeper  # type: ignore[attr-defined, unused-ignore]
+
+    prepared: PreparedCode = gatekeeper.prepare(code)
+    return prepared
+
+
+class VirtualMachine:
+    """Deploys, calls and queries contracts; one per executing thread."""
+
+    def __init__(
+        self, cache_dir: Path | None = None, *, prepare: Prepare | None = None,
+    ) -> None:
+        self.engine = shared_engine()
+        self.cache = ModuleCache(self.engine, cache_dir)
+        self._prepare = prepare or _default_prepare
+        self._prepared: dict[bytes, PreparedCode] = {}
+        self._loaded: dict[bytes, _LoadedCode] = {}
+        self._metadata: dict[bytes, ContractMetadata] = {}
+        self.frames: list[Frame] = []
+        self._trap_code = ctypes.c_uint8()
+        self._callbacks: list[object] = []
+        self.linker = wasmtime.Linker(self.engine)
+        self._define_host_functions()
+
+    # --- public API --------------------------------------------------------------
+    def deploy(
+        self, code: bytes, init_args: bytes, context: CallContext, state: StateReader,
+        gas_limit: int,
+    ) -> Outcome:
+        """Admit, compile and store ``code`` at ``context.contract``; run ``init`` if exported."""
+        _check_gas_limit(gas_limit)
+        overlay = Overlay(state)
+        result = self._deploy(code, init_args, context, overlay, gas_limit)
+        return _outcome(result, overlay)
+
+    def call(
+        self, method: str, args: bytes, context: CallContext, state: StateReader, gas_limit: int
+    ) -> Outcome:
+        """Run ``method`` of ``context.contract``; its writes are returned on success."""
+        _check_gas_limit(gas_limit)
+        overlay = Overlay(state)
+        result = self._enter(method, args, context, overlay, gas_limit, read_only=False)
+        return _outcome(result, overlay)
+
+    def query(
+        self, method: str, args: bytes, context: CallContext, state: StateReader, gas_limit: int
+    ) -> Outcome:
+        """Like ``call`` but read-only: any write or event is a ``read_only`` error."""
+        _check_gas_limit(gas_limit)
+        overlay = Overlay(state)
+        result = self._enter(method, args, context, overlay, gas_limit, read_only=True)
+        return _outcome(result, overlay)
+
+    # --- deploy --------------------------------------------------------------------
+    def _deploy(
+        self, code: bytes, init_args: bytes, context: CallContext, overlay: Overlay,
+        gas_limit: int,
+    ) -> _Result:
+        cost = gas.GAS_DEPLOY_BASE + gas.GAS_DEPLOY_PER_CODE_BYTE * len(code)
+        if cost > gas_limit:
+            return _failure(OutOfGas(OUT_OF_GAS_MESSAGE), gas_limit)
+        try:
+            prepared = self._prepare_code(code)
+            if overlay.get(contract_meta_key(context.contract)) is not None:
+                return _failure(ContractExists("a contract already exists at this address"), cost)
+            self.cache.load(prepared)
+        except DeployError as error:
+            return _failure(CodeRejected(error), cost)
+        if overlay.get(code_key(prepared.code_hash)) is None:
+            overlay.put(code_key(prepared.code_hash), bytes(code))
+        metadata = ContractMetadata(prepared.code_hash, context.zone, context.origin)
+        overlay.put(contract_meta_key(context.contract), metadata.encode())
+        if not prepared.has_init:
+            return _Result(ok=True, gas_used=cost)
+        result = self._enter(abi.INIT_METHOD, init_args, context, overlay, gas_limit - cost,
+                             read_only=False, is_init=True)
+        result.gas_used += cost
+        return result
+
+    def _prepare_code(self, code: bytes) -> PreparedCode:
+        code_hash = hashlib.sha256(code).digest()
+        prepared = self._prepared.get(code_hash)
+        if prepared is None:
+            prepared = self._prepare(bytes(code))
+            self._prepared[code_hash] = prepared
+        return prepared
+
+    # --- calls -----------------------------------------------------------------------
+    def _enter(
+        self, method: str, args: bytes, context: CallContext, overlay: Overlay, gas_limit: int,
+        read_only: bool, is_init: bool = False,
+    ) -> _Result:
+        """Run one method of ``context.contract`` in ``overlay`` (the caller commits it)."""
+        if len(args) > limits.INPUT_BYTES_MAX:
+            return _failure(LimitExceeded(
+                "input_too_large", f"call input is limited to {limits.INPUT_BYTES_MAX} bytes"), 0)
+        try:
+            metadata = self._contract(overlay, context.contract)
+            if metadata.frozen and not read_only:
+                raise ContractFrozen("the contract is frozen")
+            loaded = self._load(overlay, metadata.code_hash)
+            if (method == abi.INIT_METHOD) != is_init or (
+                    not is_init and method not in loaded.prepared.methods):
+                raise MethodNotFound(f"the contract exports no method {method[:64]!r}")
+            instance = loaded.idle.pop() if loaded.idle else _LiveInstance(
+                self.engine, self.linker, loaded.module, loaded.prepared)
+        except ContractError as error:
+            return _failure(error, 0)
+        frame = Frame(self, context, overlay, args, read_only,
+                      PREFIX_CONTRACT_STORAGE + context.contract)
+        try:
+            return self._run(frame, instance, instance.functions[method], gas_limit)
+        finally:
+            if instance.reset():
+                loaded.idle.append(instance)
+
+    def _run(self, frame: Frame, instance: _LiveInstance, function: int, gas_limit: int) -> _Result:
+        frame.instance = instance
+        frame.context_pointer = instance.context
+        frame.memory = instance.view
+        frame.memory_bytes = instance.initial_bytes
+        if wasm_ffi.context_set_fuel(instance.context, gas_limit):
+            raise NodeFault("fuel metering is not enabled on this store")
+        trap = ctypes.c_void_p()  # one per call: nested calls run while this one waits
+        self.frames.append(frame)
+        try:
+            error = wasm_ffi.func_call_unchecked(
+                instance.context, function, ctypes.addressof(instance.arguments), 0,
+                ctypes.byref(trap))
+        finally:
+            self.frames.pop()
+        frame.context_pointer = instance.context
+        failure = self._failure_of(frame, error, trap)
+        remaining = _fuel(instance)
+        if failure is None and remaining == 0:
+            # wasmtime checks fuel at function entries and loop headers, so a
+            # straight-line block can finish just past the limit (fuel then reads
+            # 0). Rule: a call must end with gas left; at 0 it is out of gas.
+            failure = OutOfGas(OUT_OF_GAS_MESSAGE)
+        if failure is not None:
+            used = gas_limit if isinstance(failure, OutOfGas) else gas_limit - remaining
+            return _failure(failure, used)
+        return _Result(ok=True, gas_used=gas_limit - remaining,
+                       return_data=frame.return_data, events=frame.events)
+
+    def _failure_of(
+        self, frame: Frame, error: int | None, trap: ctypes.c_void_p
+    ) -> ContractError | None:
+        pending, frame.pending = frame.pending, None
+        trap_code: ContractError | None = None
+        if trap.value:
+            known = wasm_ffi.trap_code(trap.value, ctypes.byref(self._trap_code))
+            code_value = self._trap_code.value
+            wasm_ffi.trap_delete(trap.value)
+            trap.value = None
+            if pending is None:
+                if not known:
+                    raise NodeFault("wasm call failed with an uncoded trap")
+                trap_code = classify_trap(code_value)
+        if error:
+            wasm_ffi.error_delete(error)
+            if pending is None:
+                raise NodeFault("wasmtime reported an error calling a contract")
+        if pending is not None:
+            if isinstance(pending, ContractError):
+                return pending
+            if isinstance(pending, NodeFault) or not isinstance(pending, Exception):
+                raise pending  # a node fault, or KeyboardInterrupt / SystemExit: as they are
+            raise NodeFault(f"host function failed: {pending!r}") from pending
+        return trap_code
+
+    def call_nested(
+        self, frame: Frame, address: bytes, method_bytes: bytes, args: bytes, gas_limit: int
+    ) -> tuple[bool, int, bytes]:
+        """A cross-contract call from ``frame``: (ok, gas used, return data or error text)."""
+        refusal = self._refuse_nested(address, method_bytes)
+        if refusal is not None:
+            return False, 0, refusal.encode("utf-8")
+        method = method_bytes.decode("ascii")
+        try:
+            metadata = self._contract(frame.overlay, address)
+        except ContractError as error:
+            return False, 0, f"{error.code}: {error.message}".encode()
+        context = CallContext(
+            caller=frame.context.contract, origin=frame.context.origin, contract=address,
+            zone=metadata.zone, block_height=frame.context.block_height,
+            block_time_ms=frame.context.block_time_ms, tx_hash=frame.context.tx_hash)
+        child = frame.overlay.child()
+        result = self._enter(method, args, context, child, gas_limit, frame.read_only)
+        if not result.ok:
+            assert result.error is not None
+            return False, result.gas_used, f"{result.error.code}: {result.error.message}".encode()
+        if len(frame.events) + len(result.events) > limits.EVENTS_PER_CALL_MAX:
+            raise LimitExceeded(
+                "too_many_events", f"a call may emit at most {limits.EVENTS_PER_CALL_MAX} events")
+        child.commit()
+        frame.events.extend(result.events)
+        return True, result.gas_used, result.return_data
+
+    def _refuse_nested(self, address: bytes, method: bytes) -> str | None:
+        if len(self.frames) >= limits.CALL_DEPTH_MAX:
+            return f"call_depth_exceeded: calls nest at most {limits.CALL_DEPTH_MAX} deep"
+        if any(frame.context.contract == address for frame in self.frames):
+            return "reentrancy: the contract is already on the call stack"
+        if not method.isascii() or not abi.METHOD_NAME_PATTERN.match(method.decode("ascii")) \
+                or method == abi.INIT_METHOD.encode():
+            return "method_not_found: not a callable method name"
+        return None
+
+    def grow_memory(self, frame: Frame, delta_pages: int) -> None:
+        """Grow the frame's memory (gas already charged by the host function)."""
+        instance: _LiveInstance = frame.instance
+        previous = ctypes.c_uint64()
+        error = wasm_ffi.memory_grow(frame.context_pointer, instance.memory_handle, delta_pages,
+                                     ctypes.byref(previous))
+        if error:
+            wasm_ffi.error_delete(error)
+            raise NodeFault("memory.grow within the limit failed")
+        base = int(wasm_ffi.memory_data(frame.context_pointer, instance.memory_handle) or 0)
+        size = int(wasm_ffi.memory_data_size(frame.context_pointer, instance.memory_handle))
+        frame.memory = memory_view(base, size)
+        frame.memory_bytes = size
+
+    # --- loading ---------------------------------------------------------------------
+    def _contract(self, state: StateReader, address: bytes) -> ContractMetadata:
+        encoded = state.get(contract_meta_key(address))
+        if encoded is None:
+            raise ContractNotFound("no contract at this address")
+        metadata = self._metadata.get(encoded)
+        if metadata is None:
+            try:
+                metadata = ContractMetadata.decode(encoded)
+            except ValueError as error:
+                raise NodeFault(f"damaged contract metadata: {error}") from error
+            self._metadata[encoded] = metadata
+        return metadata
+
+    def _load(self, state: StateReader, code_hash: bytes) -> _LoadedCode:
+        loaded = self._loaded.get(code_hash)
+        if loaded is not None:
+            return loaded
+        code = state.get(code_key(code_hash))
+        if code is None:
+            raise NodeFault("contract metadata names code that is not in state")
+        try:
+            prepared = self._prepare_code(code)
+            module = self.cache.load(prepared)
+        except (DeployError, CompileFailed) as error:
+            raise NodeFault(f"stored code no longer passes the gatekeeper: {error}") from error
+        loaded = _LoadedCode(prepared, module)
+        self._loaded[code_hash] = loaded
+        return loaded
+
+    def _define_host_functions(self) -> None:
+        tables = (
+            (abi.HOST_MODULE, abi.HOST_FUNCTIONS_V1, IMPLEMENTATIONS),
+            (abi.INTERNAL_MODULE, INTERNAL_FUNCTIONS, INTERNAL_IMPLEMENTATIONS),
+        )
+        value_types = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+        linker = wasm_ffi.address_of(self.linker.ptr())
+        for module_name, functions, implementations in tables:
+            module = module_name.encode()
+            for function in functions:
+                callback = make_callback(function, implementations[function.name], self.frames)
+                function_type = wasmtime.FuncType(
+                    [value_types[t] for t in function.params],
+                    [value_types[t] for t in function.results])
+                self._callbacks.extend((callback, function_type))
+                name = function.name.encode()
+                error = wasm_ffi.linker_define_func_unchecked(
+                    linker, module, len(module), name, len(name),
+                    wasm_ffi.address_of(function_type.ptr()), callback, None, None)
+                if error:
+                    wasm_ffi.error_delete(error)
+                    raise NodeFault(f"cannot define host function {function.name}")
+
+
+def _fuel(instance: _LiveInstance) -> int:
+    fuel = ctypes.c_uint64()
+    if wasm_ffi.context_get_fuel(instance.context, ctypes.byref(fuel)):
+        raise NodeFault("fuel metering is not enabled on this store")
+    return int(fuel.value)
+
+
+def _check_gas_limit(gas_limit: int) -> None:
+    if not 0 <= gas_limit <= GAS_LIMIT_MAX:
+        raise ValueError(f"gas limit must be in 0..{GAS_LIMIT_MAX}, got {gas_limit}")
+
+
+def _outcome(result: _Result, overlay: Overlay) -> Outcome:
+    if not result.ok:
+        return Outcome(ok=False, gas_used=result.gas_used, return_data=b"", events=(),
+                       error=result.error, writes={})
+    return Outcome(ok=True, gas_used=result.gas_used, return_data=result.return_data,
+                   events=tuple(result.events), error=None, writes=overlay.net_writes())
