@@ -36,7 +36,7 @@ contract that names this module is rejected by the gatekeeper."""
 
 MEMORY_EXPORT = "memory"
 INIT_METHOD = "init"
-METHOD_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+METHOD_NAME_PATTERN = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")
 """Exported method names: lower-case identifiers, at most 64 bytes."""
 
 RESERVED_EXPORT_PREFIX = "__zc_"

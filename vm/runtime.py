@@ -373,7 +373,7 @@ class VirtualMachine:
             return f"call_depth_exceeded: calls nest at most {limits.CALL_DEPTH_MAX} deep"
         if any(frame.context.contract == address for frame in self.frames):
             return "reentrancy: the contract is already on the call stack"
-        if not method.isascii() or not abi.METHOD_NAME_PATTERN.match(method.decode("ascii")) \
+        if not method.isascii() or not abi.METHOD_NAME_PATTERN.fullmatch(method.decode("ascii")) \
                 or method == abi.INIT_METHOD.encode():
             return "method_not_found: not a callable method name"
         return None
