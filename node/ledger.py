@@ -1,0 +1,474 @@
+"""The single-node ledger: opens the store, creates or checks genesis, applies blocks.
+
+``Ledger.open(path, genesis)`` opens a ``NodeStore``. A fresh store gets the
+genesis state (accounts, contracts) committed as height 0 (the stored "block"
+at height 0 is the canonical ``Genesis`` bytes, its "hash" ``Genesis.hash``);
+an existing store must hold the same genesis (``GenesisMismatch``) and its
+recorded state root must equal the root the state tree computes from its
+nodes at the last height (``StateRootMismatch``). Reopening recomputes
+nothing else: it reads the last block's header and receipts.
+
+``apply_block(block, certificate)`` checks the header against the chain
+(``check_header``: chain id, height = last + 1, previous block hash, the body
+roots, the STATE-ROOT RULE of docs/PROTOCOL.md (header H carries the state
+root and receipts root after block H-1; at H = 1 the genesis root and the
+root of no receipts), time strictly after the previous block's, at or after
+genesis time at height 1), executes it (node/executor.py) and writes block,
+receipts, state writes and tree nodes in ONE synced store commit. A crash
+before that commit leaves the previous height; after it, this one: the store
+never holds part of a block. Any ``InvalidBlock`` leaves nothing written and
+the ledger unchanged.
+
+``check_block`` does all of it except the commit (consensus calls it on a
+proposal before prevoting). ``propose_block`` builds the next valid block for
+a single node, tests and benchmarks. ``query`` runs a read-only method on the
+latest state; ``read_state`` returns a raw state value with its Merkle proof
+against the latest root (which header H+1 carries, per the state-root rule).
+
+Errors: ``LedgerError`` ├ ``GenesisMismatch`` ├ ``GenesisError`` ├
+``StateRootMismatch`` ├ ``HeightUnavailable``; blocks: ``InvalidBlock``.
+
+Determinism: the genesis state is a pure function of the canonical
+``Genesis`` (accounts applied in address order, contracts deployed in list
+order); blocks execute as node/executor.py describes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from zonechain.node.accounts import AccountRecord, account_key
+from zonechain.node.crypto import PrivateKey
+from zonechain.node.executor import (
+    WRONG_CHAIN,
+    BlockEnvironment,
+    ExecutionResult,
+    Executor,
+    GovernanceHook,
+    InvalidBlock,
+    ZonePolicy,
+    allow_all,
+)
+from zonechain.node.state.proof import StateProof
+from zonechain.node.state.tree import JellyfishMerkleTree
+from zonechain.node.store import BlockCommit, NodeStore
+from zonechain.node.types.block import (
+    Block,
+    BlockHeader,
+    evidence_root,
+    last_commit_hash,
+    receipts_root,
+    tx_root,
+)
+from zonechain.node.types.commit import Commit, CommitSignature
+from zonechain.node.types.errors import MalformedMessage
+from zonechain.node.types.hashing import ZERO_HASH, domain_hash
+from zonechain.node.types.receipt import Receipt
+from zonechain.node.types.transaction import SignedTransaction, check_chain_id
+from zonechain.node.types.vote import Vote, VoteType
+from zonechain.vm.encoding import Reader, Writer
+from zonechain.vm.host.frame import CallContext
+from zonechain.vm.overlay import Overlay
+from zonechain.vm.runtime import Outcome, VirtualMachine
+from zonechain.vm.state import ADDRESS_BYTES
+
+LEDGER_GENESIS_HASH_DOMAIN: Final = b"zonechain/ledger-genesis/v1"
+"""Hash of the ledger's ``Genesis`` (the initial STATE), stored as the hash of
+height 0. Distinct from node/config.py's ``zonechain/genesis/v1``, which hashes
+the network's genesis document (validators, organisations...)."""
+
+GENESIS_HEIGHT: Final = 0
+GENESIS_DEPLOY_GAS: Final = 1_000_000_000
+"""Gas for each genesis contract's deploy and ``init`` (same as a whole block)."""
+
+QUERY_GAS_MAX: Final = 100_000_000
+"""A read-only query runs at most this much gas: bounds a client's cost on a node."""
+
+NOBODY: Final = bytes(ADDRESS_BYTES)
+"""The caller of a query that names none."""
+
+
+class LedgerError(Exception):
+    """Base of the ledger's own errors."""
+
+
+class GenesisMismatch(LedgerError):
+    """The store holds a different genesis than the one given."""
+
+
+class GenesisError(LedgerError):
+    """The genesis document cannot be applied (a contract fails to deploy)."""
+
+
+class StateRootMismatch(LedgerError):
+    """The stored state root differs from the tree's root at the last height."""
+
+
+class HeightUnavailable(LedgerError):
+    """A read at a height whose full state this node does not keep."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisContract:
+    """A contract deployed at genesis at a fixed address."""
+
+    address: bytes
+    code: bytes
+    zone: str
+    deployer: bytes = NOBODY
+    init_args: bytes = b""
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """Height 0: chain id, genesis time, then initial state, applied in this order:
+
+    ``state``     raw (key, value) entries, sorted by key without repeats (e.g. the
+                  permission records of ``node.permissions.genesis_state_writes``)
+    ``accounts``  (address, nonce) records, sorted by address without repeats
+    ``contracts`` deployed in list order, each at its fixed address
+    """
+
+    chain_id: str
+    time_ms: int
+    accounts: tuple[tuple[bytes, int], ...] = ()
+    contracts: tuple[GenesisContract, ...] = ()
+    state: tuple[tuple[bytes, bytes], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_chain_id("genesis.chain_id", self.chain_id)
+        for what, keys in (("accounts", [address for address, _ in self.accounts]),
+                           ("state entries", [key for key, _ in self.state])):
+            if keys != sorted(set(keys)):
+                raise ValueError(f"genesis {what} must be sorted by key, without repeats")
+        self.encode()  # every field in range, or EncodeError/ValueError now
+
+    def encode(self) -> bytes:
+        writer = Writer().string(self.chain_id).u64(self.time_ms)
+        writer.list(self.accounts,
+                    lambda w, item: w.fixed(item[0], ADDRESS_BYTES).u64(item[1]))
+        writer.list(self.contracts, _write_contract)
+        writer.list(self.state, lambda w, item: w.bytes(item[0]).bytes(item[1]))
+        return bytes(writer)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Genesis:
+        reader = Reader(data)
+        chain_id = reader.string("genesis.chain_id")
+        time_ms = reader.u64("genesis.time_ms")
+        accounts = reader.list(
+            lambda r: (r.fixed(ADDRESS_BYTES, "genesis.account"), r.u64("genesis.nonce")),
+            "genesis.accounts")
+        contracts = reader.list(_read_contract, "genesis.contracts")
+        state = reader.list(
+            lambda r: (r.bytes("genesis.state.key"), r.bytes("genesis.state.value")),
+            "genesis.state")
+        reader.finish("genesis")
+        return cls(chain_id, time_ms, tuple(accounts), tuple(contracts), tuple(state))
+
+    @property
+    def hash(self) -> bytes:
+        return domain_hash(LEDGER_GENESIS_HASH_DOMAIN, self.encode())
+
+
+def _write_contract(writer: Writer, contract: GenesisContract) -> None:
+    writer.fixed(contract.address, ADDRESS_BYTES).fixed(contract.deployer, ADDRESS_BYTES)
+    writer.string(contract.zone).bytes(contract.code).bytes(contract.init_args)
+
+
+def _read_contract(reader: Reader) -> GenesisContract:
+    address = reader.fixed(ADDRESS_BYTES, "genesis.contract.address")
+    deployer = reader.fixed(ADDRESS_BYTES, "genesis.contract.deployer")
+    zone = reader.string("genesis.contract.zone")
+    code = reader.bytes("genesis.contract.code")
+    return GenesisContract(address, code, zone, deployer, reader.bytes("genesis.contract.init"))
+
+
+@dataclass(frozen=True, slots=True)
+class StateRead:
+    """A raw state value at ``height`` and its proof against ``state_root`` (header H+1)."""
+
+    key: bytes
+    value: bytes | None
+    height: int
+    state_root: bytes
+    proof: StateProof | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Tip:
+    """What the next block's header must carry, from the last committed height."""
+
+    height: int
+    block_hash: bytes
+    state_root: bytes
+    receipts_root: bytes
+    time_ms: int
+    last_commit: Commit | None
+
+
+class Ledger:
+    """One node's chain: store + state tree + executor.
+
+    Thread-safe: blocks, queries and state reads are serialised by one lock
+    (they share one VM and one tree cache). Header checks do not look at
+    evidence or the validator set hash: consensus owns those.
+    """
+
+    def __init__(
+        self, store: NodeStore, genesis: Genesis, *, vm: VirtualMachine | None = None,
+        zone_policy: ZonePolicy = allow_all, governance: GovernanceHook | None = None,
+    ) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.vm = vm if vm is not None else VirtualMachine()
+        self.executor = Executor(self.vm, genesis.chain_id, zone_policy=zone_policy,
+                                 governance=governance)
+        self.tree = JellyfishMerkleTree(store, store.tree_pruned_below())
+        # One VM and one tree cache serve blocks and reads: every entry point holds this.
+        self._lock = threading.RLock()
+        if store.latest_height() is None:
+            self._commit_genesis()
+        self._tip = self._load_tip()
+
+    @classmethod
+    def open(
+        cls, path: str | Path, genesis: Genesis, *, vm: VirtualMachine | None = None,
+        zone_policy: ZonePolicy = allow_all, governance: GovernanceHook | None = None,
+    ) -> Ledger:
+        store = NodeStore(path, chain_id=genesis.chain_id, initial_height=GENESIS_HEIGHT)
+        try:
+            return cls(store, genesis, vm=vm, zone_policy=zone_policy, governance=governance)
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    # -- genesis and restart --------------------------------------------------------
+
+    def _commit_genesis(self) -> None:
+        """Build the genesis state and commit it as height 0 (one synced batch)."""
+        genesis = self.genesis
+        overlay = Overlay(self.store)
+        for state_key, state_value in genesis.state:
+            overlay.put(state_key, state_value)
+        for address, nonce in genesis.accounts:
+            overlay.put(account_key(address), AccountRecord(nonce).encode())
+        env = BlockEnvironment(genesis.chain_id, GENESIS_HEIGHT, genesis.time_ms)
+        for index, contract in enumerate(genesis.contracts):
+            context = CallContext(contract.deployer, contract.deployer, contract.address,
+                                  contract.zone, env.height, env.time_ms, ZERO_HASH)
+            outcome = self.vm.deploy(contract.code, contract.init_args, context, overlay,
+                                     GENESIS_DEPLOY_GAS)
+            if not outcome.ok:
+                raise GenesisError(f"genesis contract #{index} failed to deploy: {outcome.error}")
+            for key, value in outcome.writes.items():
+                if value is None:
+                    overlay.delete(key)
+                else:
+                    overlay.put(key, value)
+        writes = overlay.net_writes()
+        update = self.tree.put_batch(GENESIS_HEIGHT, None, writes)
+        self.store.commit_block(BlockCommit(
+            height=GENESIS_HEIGHT, block_hash=genesis.hash, block=genesis.encode(),
+            state_root=update.root_hash, state_writes=writes, new_nodes=update.new_nodes,
+            stale_nodes=update.stale_nodes,
+        ))
+
+    def _load_tip(self) -> _Tip:
+        store = self.store
+        stored_genesis = store.load_block(GENESIS_HEIGHT)
+        if stored_genesis != self.genesis.encode():
+            raise GenesisMismatch(f"{store.path}: holds a different genesis")
+        height = store.latest_height()
+        stored_root = store.state_root()
+        assert height is not None and stored_root is not None
+        tree_root = self.tree.root_hash(height)
+        if tree_root != stored_root:
+            raise StateRootMismatch(
+                f"{store.path}: stored state root {stored_root.hex()} at height {height}, "
+                f"the state tree gives {tree_root.hex()}")
+        if height == GENESIS_HEIGHT:
+            return _Tip(GENESIS_HEIGHT, ZERO_HASH, stored_root, receipts_root(()),
+                        self.genesis.time_ms, None)
+        raw = store.load_block(height)
+        assert raw is not None
+        block = Block.decode(raw)
+        receipts = [self._stored_receipt(tx) for tx in block.txs]
+        certificate = store.load_certificate(height)
+        last_commit = None if certificate is None else Commit.decode(certificate)
+        return _Tip(height, block.hash, stored_root, receipts_root(receipts),
+                    block.header.time_ms, last_commit)
+
+    def _stored_receipt(self, tx: SignedTransaction) -> Receipt:
+        raw = self.store.load_receipt(tx.hash)
+        if raw is None:
+            raise StateRootMismatch(f"receipt of committed tx {tx.hash.hex()} is missing")
+        return Receipt.decode(raw)
+
+    # -- reading the tip --------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    @property
+    def height(self) -> int:
+        """The last committed height (0: genesis only)."""
+        return self._tip.height
+
+    @property
+    def state_root(self) -> bytes:
+        """The state root after the last committed height."""
+        return self._tip.state_root
+
+    @property
+    def last_block_hash(self) -> bytes:
+        """The hash of the last block (ZERO_HASH at genesis, as header 1 expects)."""
+        return self._tip.block_hash
+
+    @property
+    def last_receipts_root(self) -> bytes:
+        return self._tip.receipts_root
+
+    # -- blocks -----------------------------------------------------------------------
+
+    def check_header(self, block: Block) -> None:
+        """Raise InvalidBlock unless ``block`` may follow the last committed block."""
+        tip, header = self._tip, block.header
+        if header.chain_id != self.chain_id:
+            raise InvalidBlock(WRONG_CHAIN, f"block of chain {header.chain_id!r}")
+        if header.height != tip.height + 1:
+            raise InvalidBlock("wrong_height", f"height {header.height}, expected {tip.height + 1}")
+        if header.previous_block_hash != tip.block_hash:
+            raise InvalidBlock("wrong_previous_hash", "previous block hash is not the last block")
+        try:
+            block.check_contents()
+        except MalformedMessage as error:
+            raise InvalidBlock("malformed_block", str(error)) from None
+        if header.last_state_root != tip.state_root:
+            raise InvalidBlock("wrong_state_root",
+                               f"last_state_root is not the state root after {tip.height}")
+        if header.last_receipts_root != tip.receipts_root:
+            raise InvalidBlock("wrong_receipts_root",
+                               f"last_receipts_root is not the receipts root of {tip.height}")
+        earliest = tip.time_ms if tip.height == GENESIS_HEIGHT else tip.time_ms + 1
+        if header.time_ms < earliest:
+            raise InvalidBlock("time_not_monotonic",
+                               f"time {header.time_ms} ms is before {earliest} ms")
+
+    def check_block(self, block: Block) -> ExecutionResult:
+        """Validate and execute ``block`` without committing anything."""
+        with self._lock:
+            self.check_header(block)
+            return self.executor.execute_block(block, self.store, self.tree)
+
+    def apply_block(self, block: Block, certificate: Commit | None = None) -> tuple[Receipt, ...]:
+        """Validate, execute and durably commit ``block``; its receipts, in tx order."""
+        with self._lock:
+            return self._commit(block, self.check_block(block), certificate)
+
+    def commit_checked(
+        self, block: Block, result: ExecutionResult, certificate: Commit | None = None,
+    ) -> tuple[Receipt, ...]:
+        """Commit ``result``, which ``check_block(block)`` returned at the current tip.
+
+        ``apply_block`` is ``check_block`` then this; they are apart so that a
+        caller (consensus, the benchmark) can time or schedule the stages.
+        """
+        with self._lock:
+            if block.height != self._tip.height + 1 or result.height != block.height:
+                raise InvalidBlock("wrong_height", "the result is not for the next height")
+            return self._commit(block, result, certificate)
+
+    def _commit(
+        self, block: Block, result: ExecutionResult, certificate: Commit | None,
+    ) -> tuple[Receipt, ...]:
+        """One synced store batch; the tip moves only once it is durable."""
+        self.store.commit_block(BlockCommit(
+            height=block.height, block_hash=block.hash, block=block.encode(),
+            state_root=result.state_root,
+            tx_hashes=tuple(tx.hash for tx in block.txs),
+            receipts=result.encoded_receipts,
+            state_writes=result.state_writes, new_nodes=result.tree_update.new_nodes,
+            stale_nodes=result.tree_update.stale_nodes,
+            certificate=None if certificate is None else certificate.encode(),
+        ))
+        self._tip = _Tip(block.height, block.hash, result.state_root, result.receipts_root,
+                         block.header.time_ms, certificate)
+        return result.receipts
+
+    def propose_block(
+        self, txs: Sequence[SignedTransaction], time_ms: int, key: PrivateKey, *,
+        last_commit: Commit | None = None, validator_set_hash: bytes = ZERO_HASH,
+    ) -> Block:
+        """The next block holding ``txs``, proposed by ``key``.
+
+        At height > 1 the block needs the previous height's commit: ``last_commit``,
+        else the certificate stored with it, else (single node) one signed by ``key``.
+        """
+        with self._lock:
+            tip = self._tip
+        height = tip.height + 1
+        if height > 1 and last_commit is None:
+            last_commit = tip.last_commit or self._single_signer_commit(tip, key)
+        txs = tuple(txs)
+        header = BlockHeader(
+            chain_id=self.chain_id, height=height, time_ms=time_ms,
+            previous_block_hash=tip.block_hash, tx_root=tx_root(txs),
+            last_state_root=tip.state_root, last_receipts_root=tip.receipts_root,
+            last_commit_hash=last_commit_hash(last_commit),
+            validator_set_hash=validator_set_hash, evidence_root=evidence_root(()),
+            proposer=key.address,
+        )
+        return Block(header, txs, last_commit, ())
+
+    def _single_signer_commit(self, tip: _Tip, key: PrivateKey) -> Commit:
+        message = Vote.signing_bytes_for(VoteType.PRECOMMIT, self.chain_id, tip.height, 0,
+                                         tip.block_hash, key.address)
+        return Commit(tip.height, 0, tip.block_hash,
+                      (CommitSignature(key.address, key.sign(message)),))
+
+    # -- reads ------------------------------------------------------------------------
+
+    def _check_latest(self, height: int | None) -> int:
+        latest = self._tip.height
+        if height is not None and height != latest:
+            raise HeightUnavailable(
+                f"height {height}: this node keeps the full state of its latest height "
+                f"({latest}) only")
+        return latest
+
+    def query(
+        self, contract: bytes, method: str, args: bytes = b"", *, height: int | None = None,
+        caller: bytes = NOBODY, gas_limit: int = QUERY_GAS_MAX,
+    ) -> Outcome:
+        """Run read-only ``method`` of ``contract`` on the latest state."""
+        with self._lock:
+            latest = self._check_latest(height)
+            context = CallContext(caller, caller, contract, "", latest, self._tip.time_ms,
+                                  ZERO_HASH)
+            return self.vm.query(method, args, context, self.store, min(gas_limit, QUERY_GAS_MAX))
+
+    def read_state(self, key: bytes, *, height: int | None = None, prove: bool = True,
+                   ) -> StateRead:
+        """The raw value of state ``key`` at the latest height, with its tree proof."""
+        with self._lock:
+            latest = self._check_latest(height)
+            value = self.store.get(key)
+            proof = self.tree.get_proof(key, latest) if prove else None
+            return StateRead(key, value, latest, self._tip.state_root, proof)
