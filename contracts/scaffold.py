@@ -2,8 +2,9 @@
 
 ``scaffold(name, parent, language)`` creates ``parent/NAME/`` holding the
 source (``NAME.zig`` or ``NAME.c``), its ABI file ``NAME.abi.json`` and a
-pytest file ``test_NAME.py`` that builds the contract and checks that it
-exports exactly the ABI's methods.
+pytest file ``test_NAME.py`` that builds the contract, checks that it
+exports exactly the ABI's methods, and runs it on the in-process test chain
+(zonechain.sdk.testing; its ``chain``/``accounts`` fixtures come with zonechain).
 
 Guarantees: the name is checked first (a valid method-style identifier, since
 it becomes the ABI's ``contract`` field); an existing folder is never
@@ -155,17 +156,28 @@ ABI_TEMPLATE: Final = """\
 """
 
 TEST_TEMPLATE: Final = '''\
-"""Tests for the {{name}} contract: it builds reproducibly and exports exactly its ABI."""
+"""Tests for the {{name}} contract: it builds reproducibly, and behaves on an in-process chain.
+
+``chain`` (a fresh zonechain.sdk.testing.Chain) and ``accounts`` are pytest
+fixtures that come with zonechain; see docs/CONTRACTS.md, "Testing contracts".
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import wasmtime
 
 from zonechain.contracts.toolchain import build_contract
+from zonechain.sdk.testing import Accounts, Chain, ContractHandle, assert_event
 
 HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def contract(chain: Chain, accounts: Accounts) -> ContractHandle:
+    return chain.deploy(accounts.owner, HERE)
 
 
 def test_builds_and_exports_exactly_the_abi_methods(tmp_path: Path) -> None:
@@ -179,6 +191,32 @@ def test_builds_and_exports_exactly_the_abi_methods(tmp_path: Path) -> None:
 
 def test_build_is_reproducible() -> None:
     assert build_contract(HERE).code_hash == build_contract(HERE).code_hash
+
+
+def test_increment_returns_the_new_value_and_emits(contract: ContractHandle,
+                                                    accounts: Accounts) -> None:
+    assert contract.call(accounts.alice).increment(2).value == 2
+    result = contract.call(accounts.alice).increment(3)
+    assert result.value == 5
+    assert_event(result, "incremented", who=accounts.alice, value=5)
+    assert contract.query().get(accounts.alice) == 5
+    assert contract.query().get(accounts.bob) == 0
+
+
+def test_increment_by_zero_is_refused(chain: Chain, contract: ContractHandle,
+                                      accounts: Accounts) -> None:
+    with chain.expect_error(code="aborted", message="by must be positive"):
+        contract.call(accounts.alice).increment(0)
+    assert contract.query().get(accounts.alice) == 0
+
+
+def test_only_the_owner_can_reset(chain: Chain, contract: ContractHandle,
+                                  accounts: Accounts) -> None:
+    contract.call(accounts.alice).increment(7)
+    with chain.expect_error(code="aborted", message="caller is not the owner"):
+        contract.call(accounts.alice).reset(accounts.alice)
+    contract.call(accounts.owner).reset(accounts.alice)
+    assert contract.query().get(accounts.alice) == 0
 '''
 
 SOURCE_TEMPLATES: Final = {"zig": ZIG_TEMPLATE, "c": C_TEMPLATE}

@@ -912,3 +912,82 @@ pub fn addU128(a: u128, b: u128, message: []const u8) u128 {
 pub fn subU128(a: u128, b: u128, message: []const u8) u128 {
     return checkedSub(u128, a, b, message);
 }
+
+/// `a * b / divisor`, rounded down, with a 256-bit intermediate product so
+/// that `a * b` cannot overflow; aborts with `message` when the quotient does
+/// not fit in a u128 or `divisor` is 0. For pro-rata shares and exchange rates.
+pub fn mulDivFloor(a: u128, b: u128, divisor: u128, message: []const u8) u128 {
+    if (divisor == 0) abort(message);
+    const wide = @as(u256, a) * @as(u256, b) / @as(u256, divisor);
+    if (wide > @as(u256, ~@as(u128, 0))) abort(message);
+    return @intCast(wide);
+}
+
+// ---------------------------------------------------------------------------
+// Calling a token contract (contracts/zones/token/token.abi.json)
+// ---------------------------------------------------------------------------
+
+/// A handle on a token contract, for contracts that move balances (escrow,
+/// delivery versus payment, payments). Each mover takes `context`, the start
+/// of the abort message when the token refuses, e.g. "escrow failed" gives
+/// "escrow failed: aborted: allowance exceeded". Our abort discards the
+/// token's changes together with ours, so a refused move leaves no trace.
+/// The calling contract is the token's `caller`: `transfer` moves the
+/// contract's own units, `transferFrom` needs an allowance to the contract.
+pub const Token = struct {
+    address: Address,
+
+    pub fn at(address: Address) Token {
+        return .{ .address = address };
+    }
+
+    /// Move `amount` of this contract's units to `to`.
+    pub fn transfer(self: *const Token, to: *const Address, amount: u128, context: []const u8) void {
+        var args = Writer.init(20 + 16);
+        args.address(to);
+        args.writeU128(amount);
+        self.invoke("transfer", args.slice(), context);
+    }
+
+    /// Move `amount` from `from` to `to` under `from`'s allowance to this contract.
+    pub fn transferFrom(self: *const Token, from: *const Address, to: *const Address, amount: u128, context: []const u8) void {
+        const result = self.tryTransferFrom(from, to, amount);
+        if (!result.ok) abortParts(&.{ context, ": ", result.data });
+    }
+
+    /// As `transferFrom`, but a refusal is returned instead of aborting (the
+    /// token's changes are already discarded when `ok` is false).
+    pub fn tryTransferFrom(self: *const Token, from: *const Address, to: *const Address, amount: u128) CallResult {
+        var args = Writer.init(20 + 20 + 16);
+        args.address(from);
+        args.address(to);
+        args.writeU128(amount);
+        return call(&self.address, "transfer_from", args.slice(), -1);
+    }
+
+    /// The token's `balance_of(owner)`.
+    pub fn balanceOf(self: *const Token, owner: *const Address) u128 {
+        const data = self.query("balance_of", owner);
+        if (data.len != 16) abort("token query returned a malformed balance");
+        var reader = Reader.init(data);
+        return reader.readU128("balance");
+    }
+
+    /// The token's `issuer()`.
+    pub fn issuer(self: *const Token) Address {
+        const data = self.query("issuer", &.{});
+        if (data.len != 20) abort("token query returned a malformed address");
+        return data[0..20].*;
+    }
+
+    fn query(self: *const Token, method: []const u8, args: []const u8) []const u8 {
+        const result = call(&self.address, method, args, -1);
+        if (!result.ok) abortParts(&.{ "token query ", method, " failed: ", result.data });
+        return result.data;
+    }
+
+    fn invoke(self: *const Token, method: []const u8, args: []const u8, context: []const u8) void {
+        const result = call(&self.address, method, args, -1);
+        if (!result.ok) abortParts(&.{ context, ": ", result.data });
+    }
+};

@@ -45,7 +45,7 @@ def test_scaffolded_test_passes(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "2 passed" in completed.stdout
+    assert "5 passed" in completed.stdout
 
 
 @pytest.mark.parametrize(

@@ -1,32 +1,72 @@
-"""The token contract (contracts/zones/token) deployed and called through the real VM.
+"""The token contract (contracts/zones/token) deployed and called through the test harness.
 
-Every failure path asserts the contract's abort message and that state did
-not change; every success asserts balances, supply and the exact events.
+Every failure path asserts the contract's abort message and that contract
+state did not change; every success asserts balances, supply and the exact
+events. The harness (zonechain.sdk.testing) runs the real VM and signs real
+transactions, so a failed call still uses its sender's nonce: "state did not
+change" is checked on everything but account records.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import wasmtime
 
-from tests.contracts.chain_support import ALICE, BOB, CAROL, ISSUER, Chain, abort_message
 from zonechain.contracts.toolchain import BuildResult
+from zonechain.sdk.testing import Account, Accounts, Chain, ContractHandle
 from zonechain.vm import abi as host_abi
+from zonechain.vm.state import PREFIX_ACCOUNT
 
 U128_MAX = (1 << 128) - 1
 
 
 @pytest.fixture
-def chain(token_build: BuildResult) -> Chain:
-    chain = Chain(token_build)
-    outcome = chain.deploy("Euro Deposit", "EURD", 2, sender=ISSUER)
-    assert outcome.ok, outcome.error
-    return chain
+def issuer(accounts: Accounts) -> Account:
+    return accounts.issuer
 
 
-def funded(chain: Chain, owner: bytes = ALICE, amount: int = 1_000) -> Chain:
-    assert chain.call("mint", owner, amount).ok
-    return chain
+@pytest.fixture
+def alice(accounts: Accounts) -> Account:
+    return accounts.alice
+
+
+@pytest.fixture
+def bob(accounts: Accounts) -> Account:
+    return accounts.bob
+
+
+@pytest.fixture
+def carol(accounts: Accounts) -> Account:
+    return accounts.carol
+
+
+@pytest.fixture
+def token(chain: Chain, token_build: BuildResult, issuer: Account) -> ContractHandle:
+    return chain.deploy(issuer, token_build, "Euro Deposit", "EURD", 2)
+
+
+def funded(token: ContractHandle, owner: Account, amount: int = 1_000) -> ContractHandle:
+    issuer = token.deployer
+    assert isinstance(issuer, Account)
+    assert token.call(issuer).mint(owner, amount).ok
+    return token
+
+
+def contract_state(chain: Chain) -> dict[bytes, bytes]:
+    """Every state item but account records (nonces)."""
+    return {key: value for key, value in chain.items().items()
+            if not key.startswith(PREFIX_ACCOUNT)}
+
+
+@contextmanager
+def aborts(chain: Chain, message: str) -> Iterator[None]:
+    """The block's call must abort with exactly ``message``."""
+    with chain.expect_error(code="aborted", message=message) as expected:
+        yield
+    assert expected.error is not None and expected.error.message == message
 
 
 def test_module_imports_only_host_functions_and_exports_exactly_the_abi(
@@ -41,13 +81,14 @@ def test_module_imports_only_host_functions_and_exports_exactly_the_abi(
     assert "transfer_from" in exported and "init" in exported
 
 
-def test_metadata_after_init(chain: Chain) -> None:
-    assert chain.query("name") == "Euro Deposit"
-    assert chain.query("symbol") == "EURD"
-    assert chain.query("decimals") == 2
-    assert chain.query("issuer") == ISSUER
-    assert chain.query("total_supply") == 0
-    assert chain.query("balance_of", ALICE) == 0
+def test_metadata_after_init(token: ContractHandle, issuer: Account, alice: Account) -> None:
+    query = token.query()
+    assert query.name() == "Euro Deposit"
+    assert query.symbol() == "EURD"
+    assert query.decimals() == 2
+    assert query.issuer() == issuer
+    assert query.total_supply() == 0
+    assert query.balance_of(alice) == 0
 
 
 @pytest.mark.parametrize(
@@ -61,134 +102,147 @@ def test_metadata_after_init(chain: Chain) -> None:
     ],
 )
 def test_init_rejects_bad_metadata(
-    token_build: BuildResult, name: str, symbol: str, decimals: int, message: str
+    chain: Chain, token_build: BuildResult, issuer: Account, name: str, symbol: str,
+    decimals: int, message: str,
 ) -> None:
-    chain = Chain(token_build)
-    outcome = chain.deploy(name, symbol, decimals)
-    assert abort_message(outcome) == message
-    assert chain.state.items == {}
+    with aborts(chain, message):
+        chain.deploy(issuer, token_build, name, symbol, decimals)
+    assert contract_state(chain) == {}
 
 
-def test_init_cannot_run_twice(chain: Chain) -> None:
-    before = dict(chain.state.items)
-    outcome = chain.call("init", "Other", "OTH", 0, sender=BOB)
+def test_init_cannot_run_twice(chain: Chain, token: ContractHandle, issuer: Account,
+                               bob: Account) -> None:
+    before = contract_state(chain)
+    outcome = token.call(bob, check=False).init("Other", "OTH", 0)
     assert not outcome.ok
-    assert chain.state.items == before
-    assert chain.query("issuer") == ISSUER
+    assert contract_state(chain) == before
+    assert token.query().issuer() == issuer
 
 
-def test_mint_by_issuer(chain: Chain) -> None:
-    outcome = chain.call("mint", ALICE, 1_000)
+def test_mint_by_issuer(token: ContractHandle, issuer: Account, alice: Account) -> None:
+    outcome = token.call(issuer).mint(alice, 1_000)
     assert outcome.ok
-    assert chain.events(outcome) == [("mint", {"to": ALICE, "amount": 1_000})]
-    assert chain.query("balance_of", ALICE) == 1_000
-    assert chain.query("total_supply") == 1_000
+    assert outcome.event_items() == [("mint", {"to": alice, "amount": 1_000})]
+    assert token.query().balance_of(alice) == 1_000
+    assert token.query().total_supply() == 1_000
 
 
-def test_mint_by_anyone_else_is_refused(chain: Chain) -> None:
-    outcome = chain.call("mint", ALICE, 1_000, sender=ALICE)
-    assert abort_message(outcome) == "caller is not the issuer"
-    assert chain.query("total_supply") == 0
+def test_mint_by_anyone_else_is_refused(chain: Chain, token: ContractHandle,
+                                        alice: Account) -> None:
+    with aborts(chain, "caller is not the issuer"):
+        token.call(alice).mint(alice, 1_000)
+    assert token.query().total_supply() == 0
 
 
-def test_mint_overflowing_the_supply_is_refused(chain: Chain) -> None:
-    funded(chain, ALICE, U128_MAX)
-    before = dict(chain.state.items)
-    outcome = chain.call("mint", BOB, 1)
-    assert abort_message(outcome) == "total supply overflow"
-    assert chain.state.items == before
+def test_mint_overflowing_the_supply_is_refused(chain: Chain, token: ContractHandle,
+                                                issuer: Account, alice: Account,
+                                                bob: Account) -> None:
+    funded(token, alice, U128_MAX)
+    before = contract_state(chain)
+    with aborts(chain, "total supply overflow"):
+        token.call(issuer).mint(bob, 1)
+    assert contract_state(chain) == before
 
 
-def test_transfer_moves_balance_and_emits(chain: Chain) -> None:
-    funded(chain)
-    outcome = chain.call("transfer", BOB, 300, sender=ALICE)
+def test_transfer_moves_balance_and_emits(token: ContractHandle, alice: Account,
+                                          bob: Account) -> None:
+    funded(token, alice)
+    outcome = token.call(alice).transfer(bob, 300)
     assert outcome.ok
-    assert chain.events(outcome) == [("transfer", {"from": ALICE, "to": BOB, "amount": 300})]
-    assert chain.query("balance_of", ALICE) == 700
-    assert chain.query("balance_of", BOB) == 300
-    assert chain.query("total_supply") == 1_000
+    assert outcome.event_items() == [("transfer", {"from": alice, "to": bob, "amount": 300})]
+    assert token.query().balance_of(alice) == 700
+    assert token.query().balance_of(bob) == 300
+    assert token.query().total_supply() == 1_000
 
 
-def test_transfer_to_self_keeps_the_balance(chain: Chain) -> None:
-    funded(chain)
-    assert chain.call("transfer", ALICE, 400, sender=ALICE).ok
-    assert chain.query("balance_of", ALICE) == 1_000
+def test_transfer_to_self_keeps_the_balance(token: ContractHandle, alice: Account) -> None:
+    funded(token, alice)
+    assert token.call(alice).transfer(alice, 400).ok
+    assert token.query().balance_of(alice) == 1_000
 
 
-def test_transfer_of_everything_removes_the_entry(chain: Chain) -> None:
-    funded(chain)
-    assert chain.call("transfer", BOB, 1_000, sender=ALICE).ok
-    assert chain.query("balance_of", ALICE) == 0
+def test_transfer_of_everything_removes_the_entry(token: ContractHandle, alice: Account,
+                                                  bob: Account) -> None:
+    funded(token, alice)
+    assert token.call(alice).transfer(bob, 1_000).ok
+    assert token.query().balance_of(alice) == 0
     # a zero balance is not stored: the account's key is gone from state
-    assert not any(key.endswith(b"bal:" + ALICE) for key in chain.state.items)
+    assert not any(key.endswith(b"bal:" + alice) for key in token.storage())
 
 
-def test_transfer_more_than_the_balance_is_refused(chain: Chain) -> None:
-    funded(chain)
-    before = dict(chain.state.items)
-    outcome = chain.call("transfer", BOB, 1_001, sender=ALICE)
-    assert abort_message(outcome) == "insufficient balance"
+def test_transfer_more_than_the_balance_is_refused(chain: Chain, token: ContractHandle,
+                                                   alice: Account, bob: Account) -> None:
+    funded(token, alice)
+    before = contract_state(chain)
+    outcome = token.call(alice, check=False).transfer(bob, 1_001)
+    assert not outcome.ok and outcome.error_message == "insufficient balance"
     assert outcome.events == ()
-    assert chain.state.items == before
+    assert contract_state(chain) == before
 
 
-def test_approve_and_transfer_from(chain: Chain) -> None:
-    funded(chain)
-    outcome = chain.call("approve", BOB, 250, sender=ALICE)
-    assert chain.events(outcome) == [
-        ("approval", {"owner": ALICE, "spender": BOB, "amount": 250})
+def test_approve_and_transfer_from(token: ContractHandle, alice: Account, bob: Account,
+                                   carol: Account) -> None:
+    funded(token, alice)
+    outcome = token.call(alice).approve(bob, 250)
+    assert outcome.event_items() == [
+        ("approval", {"owner": alice, "spender": bob, "amount": 250})
     ]
-    assert chain.query("allowance", ALICE, BOB) == 250
-    outcome = chain.call("transfer_from", ALICE, CAROL, 200, sender=BOB)
+    assert token.query().allowance(alice, bob) == 250
+    outcome = token.call(bob).transfer_from(alice, carol, 200)
     assert outcome.ok
-    assert chain.events(outcome) == [("transfer", {"from": ALICE, "to": CAROL, "amount": 200})]
-    assert chain.query("allowance", ALICE, BOB) == 50
-    assert chain.query("balance_of", ALICE) == 800
-    assert chain.query("balance_of", CAROL) == 200
+    assert outcome.event_items() == [("transfer", {"from": alice, "to": carol, "amount": 200})]
+    assert token.query().allowance(alice, bob) == 50
+    assert token.query().balance_of(alice) == 800
+    assert token.query().balance_of(carol) == 200
 
 
-def test_transfer_from_beyond_the_allowance_is_refused(chain: Chain) -> None:
-    funded(chain)
-    assert chain.call("approve", BOB, 100, sender=ALICE).ok
-    before = dict(chain.state.items)
-    outcome = chain.call("transfer_from", ALICE, BOB, 101, sender=BOB)
-    assert abort_message(outcome) == "allowance exceeded"
-    assert chain.state.items == before
+def test_transfer_from_beyond_the_allowance_is_refused(chain: Chain, token: ContractHandle,
+                                                       alice: Account, bob: Account) -> None:
+    funded(token, alice)
+    assert token.call(alice).approve(bob, 100).ok
+    before = contract_state(chain)
+    with aborts(chain, "allowance exceeded"):
+        token.call(bob).transfer_from(alice, bob, 101)
+    assert contract_state(chain) == before
 
 
-def test_transfer_from_beyond_the_balance_is_refused(chain: Chain) -> None:
-    funded(chain, ALICE, 50)
-    assert chain.call("approve", BOB, 100, sender=ALICE).ok
-    outcome = chain.call("transfer_from", ALICE, BOB, 60, sender=BOB)
-    assert abort_message(outcome) == "insufficient balance"
-    assert chain.query("allowance", ALICE, BOB) == 100
+def test_transfer_from_beyond_the_balance_is_refused(chain: Chain, token: ContractHandle,
+                                                     alice: Account, bob: Account) -> None:
+    funded(token, alice, 50)
+    assert token.call(alice).approve(bob, 100).ok
+    with aborts(chain, "insufficient balance"):
+        token.call(bob).transfer_from(alice, bob, 60)
+    assert token.query().allowance(alice, bob) == 100
 
 
-def test_transfer_from_without_approval_is_refused(chain: Chain) -> None:
-    funded(chain)
-    outcome = chain.call("transfer_from", ALICE, BOB, 1, sender=BOB)
-    assert abort_message(outcome) == "allowance exceeded"
+def test_transfer_from_without_approval_is_refused(chain: Chain, token: ContractHandle,
+                                                   alice: Account, bob: Account) -> None:
+    funded(token, alice)
+    with aborts(chain, "allowance exceeded"):
+        token.call(bob).transfer_from(alice, bob, 1)
 
 
-def test_burn_by_issuer_reduces_supply(chain: Chain) -> None:
-    funded(chain, ISSUER, 500)
-    outcome = chain.call("burn", 200)
-    assert chain.events(outcome) == [("burn", {"from": ISSUER, "amount": 200})]
-    assert chain.query("balance_of", ISSUER) == 300
-    assert chain.query("total_supply") == 300
+def test_burn_by_issuer_reduces_supply(token: ContractHandle, issuer: Account) -> None:
+    funded(token, issuer, 500)
+    outcome = token.call(issuer).burn(200)
+    assert outcome.event_items() == [("burn", {"from": issuer, "amount": 200})]
+    assert token.query().balance_of(issuer) == 300
+    assert token.query().total_supply() == 300
 
 
-def test_burn_more_than_held_is_refused(chain: Chain) -> None:
-    funded(chain, ISSUER, 500)
-    outcome = chain.call("burn", 501)
-    assert abort_message(outcome) == "insufficient balance"
-    assert chain.query("total_supply") == 500
+def test_burn_more_than_held_is_refused(chain: Chain, token: ContractHandle,
+                                        issuer: Account) -> None:
+    funded(token, issuer, 500)
+    with aborts(chain, "insufficient balance"):
+        token.call(issuer).burn(501)
+    assert token.query().total_supply() == 500
 
 
-def test_burn_by_a_holder_is_refused(chain: Chain) -> None:
-    funded(chain)
-    outcome = chain.call("burn", 1, sender=ALICE)
-    assert abort_message(outcome) == "caller is not the issuer"
+def test_burn_by_a_holder_is_refused(chain: Chain, token: ContractHandle,
+                                     alice: Account) -> None:
+    funded(token, alice)
+    with aborts(chain, "caller is not the issuer"):
+        token.call(alice).burn(1)
 
 
 @pytest.mark.parametrize(
@@ -202,29 +256,37 @@ def test_burn_by_a_holder_is_refused(chain: Chain) -> None:
     ],
 )
 def test_bad_arguments_abort_with_a_message(
-    chain: Chain, method: str, data: bytes, message: str
+    chain: Chain, token: ContractHandle, issuer: Account, method: str, data: bytes,
+    message: str,
 ) -> None:
-    before = dict(chain.state.items)
-    assert abort_message(chain.call_raw(method, data)) == message
-    assert chain.state.items == before
+    before = contract_state(chain)
+    with aborts(chain, message):
+        chain.call(issuer, token, method, data)
+    assert contract_state(chain) == before
 
 
-def test_queries_cannot_write(chain: Chain) -> None:
-    funded(chain)
-    outcome = chain.query_raw("transfer", chain.abi.method("transfer").encode_args(BOB, 1))
+def test_queries_cannot_write(chain: Chain, token: ContractHandle, alice: Account,
+                              bob: Account) -> None:
+    funded(token, alice)
+    assert token.abi is not None
+    outcome = chain.query(token, "transfer", token.abi.method("transfer").encode_args(bob, 1),
+                          sender=alice)
     assert not outcome.ok
+    assert outcome.error_code == "read_only"
 
 
-def test_supply_equals_the_sum_of_balances_after_a_sequence(chain: Chain) -> None:
-    holders = [ISSUER, ALICE, BOB, CAROL]
-    funded(chain, ALICE, 10_000)
-    funded(chain, BOB, 5_000)
-    steps = [(ALICE, BOB, 2_500), (BOB, CAROL, 7_000), (CAROL, ISSUER, 1), (BOB, ALICE, 7_501)]
+def test_supply_equals_the_sum_of_balances_after_a_sequence(
+    token: ContractHandle, issuer: Account, alice: Account, bob: Account, carol: Account,
+) -> None:
+    holders = [issuer, alice, bob, carol]
+    funded(token, alice, 10_000)
+    funded(token, bob, 5_000)
+    steps = [(alice, bob, 2_500), (bob, carol, 7_000), (carol, issuer, 1), (bob, alice, 7_501)]
     for sender, to, amount in steps:
-        chain.call("transfer", to, amount, sender=sender)
-    chain.call("burn", 1)
-    total = sum(chain.query("balance_of", holder) for holder in holders)
-    assert total == chain.query("total_supply") == 14_999
+        token.call(sender, check=False).transfer(to, amount)
+    token.call(issuer).burn(1)
+    total = sum(token.query().balance_of(holder) for holder in holders)
+    assert total == token.query().total_supply() == 14_999
 
 
 @pytest.mark.parametrize(
@@ -237,8 +299,8 @@ def test_supply_equals_the_sum_of_balances_after_a_sequence(chain: Chain) -> Non
     ],
 )
 def test_bad_deploy_arguments_abort_with_a_message(
-    token_build: BuildResult, data: bytes, message: str
+    chain: Chain, token_build: BuildResult, issuer: Account, data: bytes, message: str
 ) -> None:
-    chain = Chain(token_build)
-    assert abort_message(chain.deploy_raw(data)) == message
-    assert chain.state.items == {}
+    with aborts(chain, message):
+        chain.deploy(issuer, token_build, init_data=data)
+    assert contract_state(chain) == {}
