@@ -27,6 +27,7 @@ EXIT_INTERRUPTED = 130
 COMMAND_MODULES = (
     "zonechain.node.demo",
     "zonechain.node.contract_cli",
+    "zonechain.node.init_cli",
 )
 
 
