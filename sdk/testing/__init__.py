@@ -17,7 +17,11 @@
 
 API (stable; later additions only add):
 - ``Chain(chain_id="test", zone="default", *, gas_limit=DEFAULT_GAS_LIMIT,
-  height=1, time_ms=GENESIS_TIME_MS, backend=None)``
+  height=1, time_ms=GENESIS_TIME_MS, backend=None, permissions=None)``;
+  ``backend``: None or ``"executor"`` (the ledger executor), ``"vm"`` (the VM
+  directly) or a ``Backend``; ``permissions``: a genesis permissions section
+  (node/permissions/genesis.py; account names there are this harness's
+  accounts) or ``"template"`` (the pilot zones): zone policies are enforced.
 - ``chain.account(name) -> Account`` (a ``bytes`` subclass: its 20-byte
   address, with ``.name``, ``.key``, ``.public_key``); ``chain.nonce(account)``;
   module-level ``account(name)`` gives the same account without a chain.
@@ -41,6 +45,10 @@ API (stable; later additions only add):
   abi=None)``, ``chain.contract(address, abi=None) -> ContractHandle``.
 - Blocks: ``chain.height``, ``chain.time_ms``, ``chain.block``,
   ``chain.advance(blocks=1, ms=None)``; transactions run in the current block.
+- Governance (with ``permissions``): ``chain.propose(sender, action,
+  expiry_height=None, check=True)``, ``chain.approve(sender, proposal_id,
+  check=True)`` -> ``CallResult`` (``.value``: the proposal id; events
+  ``governance/proposed``... with fields ``proposal``, ``actor``, ``action``).
 - History: ``chain.last``, ``chain.results``, ``chain.events(contract=None,
   name=None, history=False)`` (latest transaction unless ``history=True``).
 - State: ``chain.storage(contract)``, ``chain.items(prefix)``, ``chain.get(key)``;
@@ -58,9 +66,14 @@ transaction was applied: the contract does not match its ABI),
 ``HarnessError`` and its ``ContractSourceError`` / ``InvalidTransaction``
 (the test itself is wrong).
 
-Execution goes through ``backend.Backend``; ``VmBackend`` (the default) runs
-the VM directly with the executor's nonce and address rules. Guarantees of
-each part are in its module: chain.py, backend.py, artifacts.py, assertions.py.
+Execution goes through ``backend.Backend``; ``ExecutorBackend`` (the default)
+runs each transaction through the ledger executor (node/executor.py), so
+receipts, nonce and validity rules and zone-policy refusals are the chain's;
+``VmBackend`` (``backend="vm"``) runs the VM directly with the executor's nonce
+and address rules. A policy refusal raises ``ContractFailed`` with code
+``not_permitted`` (gas 0) and a message naming the rule. Guarantees of each
+part are in its module: chain.py, backend.py, executor_backend.py,
+artifacts.py, assertions.py.
 """
 
 from __future__ import annotations
@@ -72,6 +85,7 @@ from zonechain.sdk.testing.chain import (
     BLOCK_INTERVAL_MS,
     DEFAULT_GAS_LIMIT,
     GENESIS_TIME_MS,
+    PERMISSIONS_TEMPLATE,
     Account,
     Accounts,
     CallProxy,
@@ -87,12 +101,14 @@ from zonechain.sdk.testing.errors import (
     HarnessError,
     InvalidTransaction,
 )
+from zonechain.sdk.testing.executor_backend import ExecutorBackend
 from zonechain.sdk.testing.results import CallResult, ContractEvent
 
 __all__ = [
     "BLOCK_INTERVAL_MS",
     "DEFAULT_GAS_LIMIT",
     "GENESIS_TIME_MS",
+    "PERMISSIONS_TEMPLATE",
     "Account",
     "Accounts",
     "Artifact",
@@ -107,6 +123,7 @@ __all__ = [
     "ContractSource",
     "ContractSourceError",
     "Execution",
+    "ExecutorBackend",
     "ExpectedError",
     "HarnessError",
     "InvalidTransaction",

@@ -2,16 +2,20 @@
 
 ``Backend`` is everything ``Chain`` needs from an execution engine: execute a
 signed transaction in a given block, answer a query, read state, and take or
-restore a snapshot. ``VmBackend`` implements it with ``VirtualMachine`` over an
-in-memory sorted state; a backend over the ledger executor (node/executor.py)
-can implement the same protocol later, so tests need not change.
+restore a snapshot. Two implement it over an in-memory sorted state:
+``ExecutorBackend`` (executor_backend.py, the default) runs each transaction
+through the ledger executor (node/executor.py); ``VmBackend`` (here,
+``Chain(backend="vm")``) runs ``VirtualMachine`` directly, a smaller
+reference that the executor backend is tested against.
 
 ``VmBackend`` follows the executor's rules for what it covers: the sender's
 nonce must equal the account's nonce and is consumed (account record in state,
 node/accounts.py) whether the call succeeds or not; a deploy creates
 ``contract_address(sender, nonce)``; a successful call's writes are applied, a
 failed call's are discarded; gas is charged either way. It does not check
-signatures, chain ids, expiry or zone policies (the harness signs correctly).
+signatures, chain ids, expiry, the executor's gas limit bound or zone
+policies, runs no governance, and does not apply the receipt limits (event
+count, error text length): use the executor backend for those.
 
 Contracts run on one long-lived worker thread with
 ``vm.engine.VM_THREAD_STACK_BYTES`` of stack, as the node runs them, so nested
@@ -32,6 +36,7 @@ from typing import Protocol, TypeVar
 
 from zonechain.node.accounts import AccountRecord, account_key, load_account
 from zonechain.node.types.address import contract_address
+from zonechain.node.types.receipt import Receipt
 from zonechain.node.types.transaction import CallPayload, DeployPayload, SignedTransaction
 from zonechain.sdk.testing.errors import InvalidTransaction
 from zonechain.vm.engine import VM_THREAD_STACK_BYTES
@@ -62,6 +67,8 @@ class Execution:
     error_message: str | None
     writes: dict[bytes, bytes | None]
     created: bytes | None = None
+    receipt: Receipt | None = None
+    """The executor's receipt (``ExecutorBackend``); None for queries and ``VmBackend``."""
 
 
 class Backend(Protocol):

@@ -17,8 +17,11 @@ Guarantees:
   the current block. ``snapshot``/``revert`` restore state, nonces, height,
   time, known contracts and history exactly.
 
-Execution goes through a ``Backend`` (backend.py); the default runs the VM
-directly. Nothing here reads a clock or the network.
+Execution goes through a ``Backend`` (backend.py); the default,
+``ExecutorBackend`` (executor_backend.py), runs every transaction through the
+ledger executor, with the zone-policy and governance hooks when the chain is
+given a genesis permissions section (``permissions=``); ``backend="vm"`` runs
+the VM directly. Nothing here reads a clock or the network.
 """
 
 from __future__ import annotations
@@ -33,12 +36,22 @@ from typing import Any, Final
 from zonechain.contracts.abi import AbiError, AbiType, ContractAbi, Method
 from zonechain.node.accounts import account_nonce
 from zonechain.node.crypto import PrivateKey, sign_transaction
+from zonechain.node.permissions.actions import Action
+from zonechain.node.permissions.genesis import load_template, template_account_names
+from zonechain.node.permissions.governance import (
+    GOVERNANCE_ADDRESS,
+    PROPOSAL_LIFETIME_MAX,
+    Approve,
+    Propose,
+    encode_body,
+)
 from zonechain.node.types.address import contract_address, format_address
 from zonechain.node.types.errors import MalformedMessage
 from zonechain.node.types.limits import CHAIN_ID_PATTERN, ZONE_NAME_BYTES_MAX
 from zonechain.node.types.transaction import (
     CallPayload,
     DeployPayload,
+    GovernancePayload,
     SignedTransaction,
     Transaction,
 )
@@ -49,6 +62,11 @@ from zonechain.sdk.testing.errors import (
     ContractFailed,
     HarnessError,
     InvalidTransaction,
+)
+from zonechain.sdk.testing.executor_backend import (
+    ExecutorBackend,
+    governance_event_fields,
+    proposal_id_of,
 )
 from zonechain.sdk.testing.results import CallResult, ContractEvent
 from zonechain.vm.host.frame import CallContext
@@ -74,6 +92,12 @@ NO_TX_HASH: Final = bytes(32)
 
 ACCOUNT_SEED_DOMAIN: Final = b"zonechain/testing/account-seed/v1"
 """Test keys are sha256(domain + name): public knowledge, for tests only."""
+
+BACKEND_NAMES: Final = ("executor", "vm")
+"""``Chain(backend=...)`` by name: the ledger executor (default) or the bare VM."""
+
+PERMISSIONS_TEMPLATE: Final = "template"
+"""``Chain(permissions="template")``: the pilot genesis section (node/genesis_zones.json)."""
 
 
 class Account(bytes):
@@ -141,7 +165,8 @@ class Chain:
     def __init__(
         self, chain_id: str = "test", zone: str = "default", *,
         gas_limit: int = DEFAULT_GAS_LIMIT, height: int = 1, time_ms: int = GENESIS_TIME_MS,
-        backend: Backend | None = None,
+        backend: Backend | str | None = None,
+        permissions: Mapping[str, object] | str | None = None,
     ) -> None:
         if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.match(chain_id):
             raise HarnessError(f"chain id {chain_id!r} must match {CHAIN_ID_PATTERN.pattern}")
@@ -154,7 +179,7 @@ class Chain:
         self.gas_limit = gas_limit
         self.height = height
         self.time_ms = time_ms
-        self.backend: Backend = backend if backend is not None else VmBackend()
+        self.backend: Backend = _make_backend(chain_id, backend, permissions)
         self._accounts: dict[str, Account] = {}
         self._by_address: dict[bytes, Account] = {}
         self._contracts: dict[bytes, ContractHandle] = {}
@@ -265,6 +290,43 @@ class Chain:
         """Every contract deployed (or registered) on this chain, in deploy order."""
         return tuple(self._contracts.values())
 
+    # --- governance --------------------------------------------------------------------
+
+    def propose(self, sender: Account, action: Action, *, expiry_height: int | None = None,
+                check: bool = True) -> CallResult:
+        """A governance transaction proposing ``action`` (node/permissions/actions.py).
+
+        ``expiry_height`` defaults to the longest lifetime allowed. The result's
+        ``value`` is the proposal id; the action executes in the same transaction
+        when the proposer's approval alone meets the policy. Raises
+        ``ContractFailed`` if refused, unless ``check=False``.
+        """
+        expiry = self.height + PROPOSAL_LIFETIME_MAX if expiry_height is None else expiry_height
+        try:
+            body = encode_body(Propose(action, expiry))
+        except (ValueError, OverflowError) as error:
+            raise HarnessError(f"cannot encode the proposal: {error}") from None
+        return self._govern(sender, "propose", body, check)
+
+    def approve(self, sender: Account, proposal_id: int, *, check: bool = True) -> CallResult:
+        """A governance transaction approving proposal ``proposal_id`` (see ``propose``)."""
+        try:
+            body = encode_body(Approve(proposal_id))
+        except (ValueError, OverflowError) as error:
+            raise HarnessError(f"cannot encode the approval: {error}") from None
+        return self._govern(sender, "approve", body, check)
+
+    def _govern(self, sender: Account, method: str, body: bytes, check: bool) -> CallResult:
+        try:
+            payload = GovernancePayload(body)
+        except MalformedMessage as error:
+            raise InvalidTransaction(str(error)) from None
+        signed, execution = self._transact(sender, self.zone, payload, None)
+        result = self._record(signed, execution, method, GOVERNANCE_ADDRESS, None)
+        if check:
+            _raise_if_failed(result)
+        return result
+
     # --- calls -------------------------------------------------------------------------
 
     def call(
@@ -303,8 +365,8 @@ class Chain:
                             handle.abi if handle is not None else None)
 
     def _transact(
-        self, sender: Account, zone: str, payload: DeployPayload | CallPayload,
-        gas_limit: int | None,
+        self, sender: Account, zone: str,
+        payload: DeployPayload | CallPayload | GovernancePayload, gas_limit: int | None,
     ) -> tuple[SignedTransaction, Execution]:
         if not isinstance(sender, Account):
             raise HarnessError("the sender must be an Account from chain.account(name): "
@@ -336,6 +398,8 @@ class Chain:
         value = None
         if execution.ok and abi is not None and method in abi.method_names:
             value = self._lenient_result(abi.method(method), execution.return_data)
+        elif execution.ok and contract == GOVERNANCE_ADDRESS:
+            value = proposal_id_of(execution.return_data)
         events = tuple(self._event(event.contract, event.topic, event.data, tx_hash, index, abi
                                    if event.contract == contract else None)
                        for index, event in enumerate(execution.events))
@@ -364,6 +428,13 @@ class Chain:
             handle = self._contracts.get(contract)
             abi = handle.abi if handle is not None else None
         name = topic.decode("utf-8", "replace")
+        governance = governance_event_fields(contract, topic, data)
+        if governance is not None:
+            actor = governance["actor"]
+            governance["actor"] = self._by_address.get(actor, actor) \
+                if isinstance(actor, bytes) else actor
+            return ContractEvent(name, governance, contract, topic, data, self.height, tx_hash,
+                                 index, True)
         fields: dict[str, Any] = {}
         decoded = False
         if abi is not None and name in {event.name for event in abi.events}:
@@ -648,6 +719,36 @@ def _check_gas_limit(gas_limit: object) -> None:
             or not 0 <= gas_limit <= GAS_LIMIT_MAX:
         raise InvalidTransaction(f"gas limit must be an int in 0..{GAS_LIMIT_MAX}, "
                                  f"got {gas_limit!r}")
+
+
+def _make_backend(chain_id: str, backend: Backend | str | None,
+                  permissions: Mapping[str, object] | str | None) -> Backend:
+    """The backend ``Chain(backend=..., permissions=...)`` asks for."""
+    if backend is None or backend == "executor":
+        if permissions is None:
+            return ExecutorBackend(chain_id)
+        section = _permissions_section(permissions)
+        names = template_account_names(section)
+        return ExecutorBackend(chain_id, permissions=section,
+                               accounts={name: key_for(name).public_key for name in names})
+    if permissions is not None:
+        raise HarnessError("permissions need the executor backend (backend=None or "
+                           "\"executor\"); a backend object brings its own state")
+    if backend == "vm":
+        return VmBackend()
+    if isinstance(backend, str):
+        raise HarnessError(f"backend must be one of {BACKEND_NAMES} or a Backend, "
+                           f"got {backend!r}")
+    return backend
+
+
+def _permissions_section(permissions: Mapping[str, object] | str) -> Mapping[str, object]:
+    if permissions == PERMISSIONS_TEMPLATE:
+        return load_template()
+    if isinstance(permissions, Mapping):
+        return permissions
+    raise HarnessError(f"permissions must be a genesis permissions section (a mapping) or "
+                       f"{PERMISSIONS_TEMPLATE!r}, got {permissions!r}")
 
 
 def _deploy_address(signed: SignedTransaction) -> bytes:
