@@ -28,6 +28,7 @@ Determinism: results depend only on the code, the arguments, the
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -267,6 +268,11 @@ class VirtualMachine:
                 "input_too_large", f"call input is limited to {limits.INPUT_BYTES_MAX} bytes"), 0)
         try:
             metadata = self._contract(overlay, context.contract)
+            if context.zone != metadata.zone:
+                # A contract always sees the zone it lives in, never the zone a
+                # transaction or a query names (those are checked by the
+                # permission layer, not trusted here).
+                context = dataclasses.replace(context, zone=metadata.zone)
             if metadata.frozen and not read_only:
                 raise ContractFrozen("the contract is frozen")
             loaded = self._load(overlay, metadata.code_hash)
