@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "zonechain.node.demo",
     "zonechain.node.contract_cli",
     "zonechain.node.init_cli",
+    "zonechain.sdk.cli",
 )
 
 
