@@ -54,6 +54,10 @@ TAG_LEAF = 2
 _CHILD_BYTES = 8 + HASH_BYTES
 _LEAF_BYTES = 1 + 2 * HASH_BYTES
 _INTERNAL_HEADER_BYTES = 5
+# Up to this many children, hashing by recursive splitting is cheaper than
+# merging all 16 slots level by level (measured: 2 children 3 us vs 6 us;
+# 16 children 36 us vs 24 us). Both give the same hash.
+_SPARSE_CHILDREN_MAX = 4
 
 
 def nibble_at(key_hash: bytes, depth: int) -> int:
@@ -136,7 +140,11 @@ class InternalNode:
     @property
     def hash(self) -> bytes:
         if self._hash is None:
-            self._hash = _children_hash(self.children)
+            present = [(nibble, c) for nibble, c in enumerate(self.children) if c is not None]
+            if len(present) <= _SPARSE_CHILDREN_MAX:
+                self._hash = slot_range_hash(present, 0, RADIX)
+            else:
+                self._hash = merged_slots_hash(self.children)
         return self._hash
 
     def encode(self) -> bytes:
@@ -157,7 +165,7 @@ class InternalNode:
 Node = NullNode | LeafNode | InternalNode
 
 
-def _children_hash(children: tuple[Child | None, ...]) -> bytes:
+def merged_slots_hash(children: tuple[Child | None, ...]) -> bytes:
     """The same value as ``slot_range_hash`` over all 16 slots, computed level by level.
 
     Each slot is (hash, is_leaf) or None (empty); pairs are merged four times.

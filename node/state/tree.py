@@ -31,11 +31,13 @@ nibble order; the stale list is sorted; no floats, no clock.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from zonechain.node.state.errors import (
+    CorruptNode,
     MissingNode,
     TreeInputError,
     VersionNotFound,
@@ -65,8 +67,10 @@ from zonechain.node.state.proof import (
 )
 from zonechain.node.state.pruning import PrunePlan
 
-# Decoded nodes kept in memory. About 300 bytes each decoded; 200k nodes covers
-# the top four levels of a 10^6-key tree with room to spare, in ~60 MB.
+# Decoded internal nodes kept in memory (leaves are not cached: each is read
+# about once per update of its key, and decoding one is a slice). 200k nodes
+# hold the top five levels of a 10^6-key tree (~70k nodes) with room for the
+# sparse sixth; a full 16-child node decoded is ~2.5 KB, a 2-child one ~0.5 KB.
 NODE_CACHE_ENTRIES_MAX = 200_000
 
 # (key hash, value hash or None for a delete), sorted by key hash.
@@ -137,7 +141,9 @@ class JellyfishMerkleTree:
     def __init__(self, reader: TreeNodeReader, min_readable_version: int = 0) -> None:
         self._reader = reader
         self.min_readable_version = min_readable_version
-        self._cache: dict[bytes, Node] = {}
+        # Insertion-ordered, oldest evicted first (OrderedDict: O(1) at the front,
+        # where a plain dict's next(iter()) rescans deleted slots).
+        self._cache: OrderedDict[bytes, Node] = OrderedDict()
 
     # -- reading ---------------------------------------------------------
 
@@ -205,8 +211,10 @@ class JellyfishMerkleTree:
         return node
 
     def _remember_node(self, node_key: bytes, node: Node) -> None:
+        if isinstance(node, LeafNode):
+            return
         if len(self._cache) >= NODE_CACHE_ENTRIES_MAX:
-            self._cache.pop(next(iter(self._cache)))  # oldest first: roughly least recent
+            self._cache.popitem(last=False)
         self._cache[node_key] = node
 
     # -- writing ---------------------------------------------------------
@@ -272,7 +280,8 @@ class JellyfishMerkleTree:
             return NULL_NODE
         if new is old and base_version is not None:  # unchanged: copy the root forward
             root = self._load(root_node_key(base_version))
-            assert isinstance(root, LeafNode | InternalNode)
+            if isinstance(root, NullNode):
+                raise CorruptNode(f"root of version {base_version} changed while read")
             writer.new_nodes[new_root_key] = root.encode()
             writer.written[new_root_key] = root
             return root
@@ -295,14 +304,14 @@ class JellyfishMerkleTree:
             return self._update_leaf(writer, old, old_key, node, depth, entries)
         if isinstance(node, InternalNode):
             return self._update_internal(writer, old, old_key, node, depth, entries)
-        raise MissingNode(old_key)  # a null node below the root: storage is corrupt
+        raise CorruptNode(f"null node below the root at {old_key.hex()}")
 
     def _update_leaf(
         self, writer: _BatchWriter, old: Child, old_key: bytes, leaf: LeafNode, depth: int,
         entries: list[_Entry],
     ) -> Child | None:
         survivors: list[tuple[bytes, bytes]] = [(k, v) for k, v in entries if v is not None]
-        if all(k != leaf.key_hash for k, _ in entries):
+        if leaf.key_hash not in [key for key, _ in entries]:
             survivors.append((leaf.key_hash, leaf.value_hash))
             survivors.sort()
         if survivors == [(leaf.key_hash, leaf.value_hash)]:
@@ -345,7 +354,8 @@ class JellyfishMerkleTree:
         else:
             leaf = self._load(child_key)
             writer.stale.append((writer.version, child_key))
-        assert isinstance(leaf, LeafNode)
+        if not isinstance(leaf, LeafNode):
+            raise CorruptNode(f"node {child_key.hex()} is recorded as a leaf but is not one")
         return writer.write(leaf, path_key, depth)
 
     def _build(self, writer: _BatchWriter, leaves: list[tuple[bytes, bytes]], depth: int) -> (

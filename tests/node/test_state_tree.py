@@ -22,7 +22,9 @@ from zonechain.node.state.node import (
     LeafNode,
     decode_node,
     encode_node_key,
+    merged_slots_hash,
     root_node_key,
+    slot_range_hash,
 )
 from zonechain.node.state.proof import EMPTY_ROOT_HASH, ProofError, verify_proof
 from zonechain.node.state.pruning import prune
@@ -242,3 +244,20 @@ def test_node_keys_order_by_version_and_pack_nibbles() -> None:
     assert encode_node_key(1, key_hash, 3) == bytes(7) + b"\x01\x03\xab\xc0"
     assert encode_node_key(1, key_hash, 4) == bytes(7) + b"\x01\x04\xab\xcd"
     assert encode_node_key(1, key_hash, 64) < encode_node_key(2, bytes(32), 0)
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(
+        st.none() | st.tuples(st.binary(min_size=32, max_size=32), st.booleans()),
+        min_size=16,
+        max_size=16,
+    ).filter(lambda slots: any(slot is not None for slot in slots))
+)
+def test_both_internal_hash_paths_agree(slots: list[tuple[bytes, bool] | None]) -> None:
+    children = tuple(
+        None if slot is None else Child(1, slot[0], slot[1]) for slot in slots
+    )
+    present = [(nibble, c) for nibble, c in enumerate(children) if c is not None]
+    assert merged_slots_hash(children) == slot_range_hash(present, 0, 16)
+    assert InternalNode(children).hash == slot_range_hash(present, 0, 16)
