@@ -6,7 +6,9 @@ user mistakes into a one-line message and a meaningful exit code, never a
 traceback.
 
 Exit codes: 0 success, 1 the operation failed (e.g. a contract error), 2 bad
-usage or bad input, 130 interrupted.
+usage or bad input, 3 the node is unreachable or timed out, 4 verification of
+a node's answer failed, 130 interrupted (the SDK commands map every SDK
+exception to one of these: zonechain.sdk.cli.EXIT_CODES).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ COMMAND_MODULES = (
     "zonechain.node.demo",
     "zonechain.node.contract_cli",
     "zonechain.node.init_cli",
+    "zonechain.node.node_cli",
     "zonechain.sdk.cli",
+    "zonechain.node.bench_cli",
 )
 
 

@@ -20,8 +20,12 @@ never holds part of a block. Any ``InvalidBlock`` leaves nothing written and
 the ledger unchanged.
 
 ``check_block`` does all of it except the commit (consensus calls it on a
-proposal before prevoting). ``propose_block`` builds the next valid block for
-a single node, tests and benchmarks. ``query`` runs a read-only method on the
+proposal before prevoting), and verifies the block's equivocation evidence:
+both votes signed by a member of the validator set of their height (the
+node supplies the keys as ``evidence_keys``), of this chain, not from a
+future height, no item twice (``INVALID_EVIDENCE`` otherwise).
+``propose_block`` builds the next valid block (with the evidence given) for
+a single node, consensus, tests and benchmarks. ``query`` runs a read-only method on the
 latest state; ``read_state`` returns a raw state value with its Merkle proof
 against the latest root (which header H+1 carries, per the state-root rule).
 
@@ -36,14 +40,14 @@ order); blocks execute as node/executor.py describes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
 from zonechain.node.accounts import AccountRecord, account_key
-from zonechain.node.crypto import PrivateKey
+from zonechain.node.crypto import PrivateKey, verify_signature
 from zonechain.node.executor import (
     WRONG_CHAIN,
     BlockEnvironment,
@@ -67,6 +71,7 @@ from zonechain.node.types.block import (
 )
 from zonechain.node.types.commit import Commit, CommitSignature
 from zonechain.node.types.errors import MalformedMessage
+from zonechain.node.types.evidence import DuplicateVoteEvidence
 from zonechain.node.types.hashing import ZERO_HASH, domain_hash
 from zonechain.node.types.receipt import Receipt
 from zonechain.node.types.transaction import SignedTransaction, check_chain_id
@@ -91,6 +96,13 @@ QUERY_GAS_MAX: Final = 100_000_000
 
 NOBODY: Final = bytes(ADDRESS_BYTES)
 """The caller of a query that names none."""
+
+INVALID_EVIDENCE: Final = "invalid_evidence"
+"""InvalidBlock code of a block whose evidence does not verify."""
+
+EvidenceKeys = Callable[[bytes, int], bytes | None]
+"""(validator address, height) -> that validator's public key in the set of that
+height, or None if it was not a member: how ``check_block`` verifies evidence."""
 
 
 class LedgerError(Exception):
@@ -216,15 +228,18 @@ class Ledger:
     """One node's chain: store + state tree + executor.
 
     Thread-safe: blocks, queries and state reads are serialised by one lock
-    (they share one VM and one tree cache). Header checks do not look at
-    evidence or the validator set hash: consensus owns those.
+    (they share one VM and one tree cache). Header checks do not look at the
+    validator set hash (consensus owns it); ``check_block`` verifies the
+    block's evidence through ``evidence_keys`` (the node's validator sets).
     """
 
     def __init__(
         self, store: NodeStore, genesis: Genesis, *, vm: VirtualMachine | None = None,
         zone_policy: ZonePolicy = allow_all, governance: GovernanceHook | None = None,
+        evidence_keys: EvidenceKeys | None = None,
     ) -> None:
         self.store = store
+        self._evidence_keys = evidence_keys
         self.genesis = genesis
         self.vm = vm if vm is not None else VirtualMachine()
         self.executor = Executor(self.vm, genesis.chain_id, zone_policy=zone_policy,
@@ -240,10 +255,12 @@ class Ledger:
     def open(
         cls, path: str | Path, genesis: Genesis, *, vm: VirtualMachine | None = None,
         zone_policy: ZonePolicy = allow_all, governance: GovernanceHook | None = None,
+        evidence_keys: EvidenceKeys | None = None,
     ) -> Ledger:
         store = NodeStore(path, chain_id=genesis.chain_id, initial_height=GENESIS_HEIGHT)
         try:
-            return cls(store, genesis, vm=vm, zone_policy=zone_policy, governance=governance)
+            return cls(store, genesis, vm=vm, zone_policy=zone_policy, governance=governance,
+                       evidence_keys=evidence_keys)
         except BaseException:
             store.close()
             raise
@@ -375,7 +392,36 @@ class Ledger:
         """Validate and execute ``block`` without committing anything."""
         with self._lock:
             self.check_header(block)
+            self.check_evidence(block)
             return self.executor.execute_block(block, self.store, self.tree)
+
+    def check_evidence(self, block: Block) -> None:
+        """Raise InvalidBlock(INVALID_EVIDENCE) unless every evidence item verifies.
+
+        Each item: votes of this chain, at a height from 1 to the block's, by a
+        member of that height's validator set, both signatures valid, no item
+        twice. A ledger opened without ``evidence_keys`` accepts no evidence."""
+        seen: set[bytes] = set()
+        for index, item in enumerate(block.evidence):
+            where = f"evidence[{index}]"
+            if item.hash in seen:
+                raise InvalidBlock(INVALID_EVIDENCE, f"{where}: included twice")
+            seen.add(item.hash)
+            self._check_one_evidence(where, item, block.height)
+
+    def _check_one_evidence(self, where: str, item: DuplicateVoteEvidence, height: int) -> None:
+        if item.vote_a.chain_id != self.chain_id:
+            raise InvalidBlock(INVALID_EVIDENCE, f"{where}: votes of another chain")
+        if not 1 <= item.height <= height:
+            raise InvalidBlock(INVALID_EVIDENCE, f"{where}: height {item.height} out of range")
+        if self._evidence_keys is None:
+            raise InvalidBlock(INVALID_EVIDENCE, f"{where}: this ledger cannot verify evidence")
+        public_key = self._evidence_keys(item.validator, item.height)
+        if public_key is None:
+            raise InvalidBlock(INVALID_EVIDENCE, f"{where}: not a validator at {item.height}")
+        for vote in (item.vote_a, item.vote_b):
+            if not verify_signature(public_key, vote.signing_bytes(), vote.signature):
+                raise InvalidBlock(INVALID_EVIDENCE, f"{where}: a signature does not verify")
 
     def apply_block(self, block: Block, certificate: Commit | None = None) -> tuple[Receipt, ...]:
         """Validate, execute and durably commit ``block``; its receipts, in tx order."""
@@ -415,8 +461,9 @@ class Ledger:
     def propose_block(
         self, txs: Sequence[SignedTransaction], time_ms: int, key: PrivateKey, *,
         last_commit: Commit | None = None, validator_set_hash: bytes = ZERO_HASH,
+        evidence: Sequence[DuplicateVoteEvidence] = (),
     ) -> Block:
-        """The next block holding ``txs``, proposed by ``key``.
+        """The next block holding ``txs`` and ``evidence``, proposed by ``key``.
 
         At height > 1 the block needs the previous height's commit: ``last_commit``,
         else the certificate stored with it, else (single node) one signed by ``key``.
@@ -432,10 +479,10 @@ class Ledger:
             previous_block_hash=tip.block_hash, tx_root=tx_root(txs),
             last_state_root=tip.state_root, last_receipts_root=tip.receipts_root,
             last_commit_hash=last_commit_hash(last_commit),
-            validator_set_hash=validator_set_hash, evidence_root=evidence_root(()),
+            validator_set_hash=validator_set_hash, evidence_root=evidence_root(evidence),
             proposer=key.address,
         )
-        return Block(header, txs, last_commit, ())
+        return Block(header, txs, last_commit, tuple(evidence))
 
     def _single_signer_commit(self, tip: _Tip, key: PrivateKey) -> Commit:
         message = Vote.signing_bytes_for(VoteType.PRECOMMIT, self.chain_id, tip.height, 0,

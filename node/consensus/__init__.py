@@ -25,6 +25,21 @@ tells), and answer a peer behind us with our committed block and certificate
 (it feeds them as ``SyncedBlock``). ``verify_commit(commit, validators,
 chain_id)`` is the certificate check for block sync and the SDK.
 
+Validator sets that change with height: pass a ``ValidatorSchedule`` instead
+of the ``ValidatorSet`` (same argument). The core then takes the set of the
+height it is deciding for quorums, proposers, signatures and certificates,
+carries proposer priorities across changes, and signs only at heights where
+its validator is a member:
+
+    schedule = ValidatorSchedule(validators_at, initial_height=1)  # keep one per node
+    core = ConsensusCore(chain_id, schedule, signer, builder, height=..., ...)
+    core.validators                    # the set of core.height
+    core.validators_at(h)              # the set of any height h (for sync, last commits)
+
+``validators_at(h)`` must answer for h = next height as soon as the block
+before the previous one is applied (governance's VALIDATOR_CHANGE_DELAY = 2
+guarantees it); see docs/CONSENSUS.md "Validator-set changes".
+
 Evidence of equivocation is in ``core.evidence`` (an ``EvidencePool``); the
 builder puts ``evidence.pending()`` into its next block.
 
@@ -65,6 +80,11 @@ from zonechain.node.consensus.events import (
     VoteMessage,
 )
 from zonechain.node.consensus.evidence import EvidencePool
+from zonechain.node.consensus.schedule import (
+    ValidatorSchedule,
+    ValidatorSetProvider,
+    changes_provider,
+)
 from zonechain.node.consensus.signer import (
     ConsensusSigner,
     GuardedSigner,
@@ -115,8 +135,11 @@ __all__ = [
     "Transport",
     "ValidateBlock",
     "Validator",
+    "ValidatorSchedule",
     "ValidatorSet",
+    "ValidatorSetProvider",
     "VoteMessage",
+    "changes_provider",
     "commit_from_precommits",
     "verify_commit",
 ]

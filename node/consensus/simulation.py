@@ -30,6 +30,12 @@ holds reaches every correct one) despite losses, crashes and Byzantine
 validators that send different votes to different peers; a peer behind
 gets the committed block and certificate of its height instead.
 
+Validator sets may change (``SimulationConfig.set_changes``, the scenario of
+``set_change_config_for_seed``): every node runs a ``ValidatorSchedule``;
+the checker then judges every header, certificate and last commit with the
+set of its height, and a removed validator may keep sending signed votes
+and proposals (``removed_keep_voting``) that nobody may count.
+
 Crashed validators restart from their signer store and committed blocks
 (both durable) before GST. Byzantine validators sign without the guard and
 act as one coalition (``byzantine_broadcast``): per height they split the
@@ -61,6 +67,11 @@ from zonechain.node.consensus.events import (
     VoteMessage,
 )
 from zonechain.node.consensus.evidence import EvidencePool
+from zonechain.node.consensus.schedule import (
+    ValidatorSchedule,
+    ValidatorSetProvider,
+    changes_provider,
+)
 from zonechain.node.consensus.signer import GuardedSigner, KeySigner, MemorySignerStore, SignState
 from zonechain.node.consensus.state_machine import ConsensusCore
 from zonechain.node.consensus.timeouts import TimeoutConfig
@@ -166,10 +177,20 @@ class UnguardedSigner:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidatorChange:
+    """From ``height`` on, simulated node i has voting power ``powers[i]`` (0: not a
+    validator). Adds, removals and power changes are all written this way."""
+
+    height: int
+    powers: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SimulationConfig:
     validators: int = 4
+    """Simulated nodes: every validator that is a member at some height."""
     powers: tuple[int, ...] | None = None
-    """Voting power per validator (default: 1 each)."""
+    """Voting power per node at genesis (default: 1 each; 0: joins later)."""
     heights: int = 50
     crashed: int = 0
     byzantine: int = 0
@@ -181,6 +202,11 @@ class SimulationConfig:
     invalid_proposal_per_mille: int = 300
     signatures: Literal["fake", "ed25519"] = "fake"
     timeouts: TimeoutConfig = SIMULATION_TIMEOUTS
+    set_changes: tuple[ValidatorChange, ...] = ()
+    """Validator-set changes, by increasing height (> 1)."""
+    removed_keep_voting: bool = False
+    """A removed validator keeps signing (conflicting) votes and proposals at heights
+    where it is no longer a member; nobody may count them."""
 
     def __post_init__(self) -> None:
         if self.validators < 1 or self.heights < 1:
@@ -189,6 +215,24 @@ class SimulationConfig:
             raise ValueError("one power per validator")
         if self.crashed + self.byzantine > self.validators:
             raise ValueError("more faulty validators than validators")
+        previous = 1
+        for change in self.set_changes:
+            if change.height <= previous:
+                raise ValueError("set changes need increasing heights above 1")
+            if len(change.powers) != self.validators:
+                raise ValueError("a set change names one power per validator")
+            previous = change.height
+        for powers in (self.genesis_powers(), *(c.powers for c in self.set_changes)):
+            if min(powers) < 0 or max(powers) < 1:
+                raise ValueError("powers are >= 0 and some validator has power")
+
+    def genesis_powers(self) -> tuple[int, ...]:
+        return self.powers if self.powers is not None else (1,) * self.validators
+
+    def power_epochs(self) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """(first height, powers per node) for genesis and each change."""
+        return ((1, self.genesis_powers()),
+                *((change.height, change.powers) for change in self.set_changes))
 
 
 def config_for_seed(seed: int, heights: int = 50) -> SimulationConfig:
@@ -214,6 +258,57 @@ def _faults_within_third(powers: tuple[int, ...], faulty: int) -> bool:
     return 3 * sum(powers[:faulty]) < sum(powers)
 
 
+def set_change_config_for_seed(seed: int, heights: int = 40) -> SimulationConfig:
+    """A scenario where one validator joins, another leaves (and keeps voting) and a
+    third changes power, at seed-chosen heights, under the sweep's faults and network.
+
+    Node ``n`` (the last) joins at height ``added``; an honest node leaves at
+    ``removed``; another honest node's power changes at ``repowered``. The faulty
+    (Byzantine, then crashed) stay within a third of the power at every height,
+    counting any crashed node as the heaviest honest one.
+    """
+    rng = random.Random(seed ^ 0xC4A6E)
+    members = rng.choice((4, 4, 5, 7))
+    n = members + 1
+    f = (members - 1) // 3
+    byzantine = rng.randint(0, f)
+    crashed = f - byzantine
+    base = tuple(rng.randint(1, 2) for _ in range(members)) if rng.random() < 0.5 else (
+        (1,) * members)
+    honest = list(range(byzantine, members))
+    leaving, repowered_node = rng.sample(honest, 2)
+    added = rng.randint(3, max(3, heights // 3))
+    removed = added + rng.randint(0, heights // 4)
+    repowered = rng.randint(2, heights // 2)
+    powers: dict[int, list[int]] = {1: [*base, 0]}
+    for height, node, power in sorted(((added, n - 1, rng.randint(1, 2)),
+                                       (removed, leaving, 0),
+                                       (repowered, repowered_node, rng.randint(1, 3)))):
+        latest = powers[max(powers)]
+        updated = list(latest)
+        updated[node] = power
+        powers[height] = updated
+    epochs = [tuple(powers[h]) for h in sorted(powers)]
+    while byzantine + crashed and not all(
+            _faults_bounded(p, byzantine, crashed) for p in epochs):
+        crashed, byzantine = (crashed - 1, byzantine) if crashed else (0, byzantine - 1)
+    return SimulationConfig(
+        validators=n, powers=epochs[0], heights=heights, crashed=crashed,
+        byzantine=byzantine, drop_per_mille=rng.choice((0, 50, 150)),
+        partition=rng.random() < 0.5, gst_ms=rng.choice((1000, 3000)),
+        set_changes=tuple(ValidatorChange(h, tuple(powers[h])) for h in sorted(powers)
+                          if h > 1),
+        removed_keep_voting=True,
+    )
+
+
+def _faults_bounded(powers: tuple[int, ...], byzantine: int, crashed: int) -> bool:
+    """The Byzantine nodes (the first ones) plus ``crashed`` of the heaviest honest
+    members hold less than a third of the power."""
+    honest = sorted(powers[byzantine:], reverse=True)
+    return 3 * (sum(powers[:byzantine]) + sum(honest[:crashed])) < sum(powers)
+
+
 @dataclass(slots=True)
 class SimulationResult:
     seed: int
@@ -231,6 +326,16 @@ class SimulationResult:
     finished_ms: int
     events: int
     timed_out: bool
+    validator_sets: tuple[tuple[int, ValidatorSet], ...] = ()
+    """(first height, set) of every epoch; empty means ``validator_set`` throughout."""
+    messages_after_removal: int = 0
+    """Signed messages removed validators sent at heights where they were not members."""
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The validator set of ``height`` in this run."""
+        if not self.validator_sets:
+            return self.validator_set
+        return changes_provider(self.validator_sets)(height)
 
     def digest(self) -> bytes:
         """A fingerprint of the run: identical for identical runs."""
@@ -352,12 +457,18 @@ class Simulation:
             verify_signature if config.signatures == "ed25519" else fake_verify
         )
         self.nodes = [self._make_node(i) for i in range(config.validators)]
-        powers = config.powers or (1,) * config.validators
-        self.validator_set = ValidatorSet(
-            Validator(node.key.public_key, power) for node, power in zip(self.nodes, powers,
-                                                                         strict=True)
+        self.validator_sets = tuple(
+            (height, ValidatorSet(Validator(node.key.public_key, power)
+                                  for node, power in zip(self.nodes, powers, strict=True)
+                                  if power > 0))
+            for height, powers in config.power_epochs()
         )
+        self.validators_at: ValidatorSetProvider = changes_provider(self.validator_sets)
+        self.validator_set = self.validator_sets[0][1]
+        self.dynamic = len(self.validator_sets) > 1 or len(self.validator_set) < len(self.nodes)
+        """Whether the set changes (else every core gets the one ValidatorSet, as before)."""
         self.partition_sides: dict[int, int] = {}
+        self.messages_after_removal = 0
         self._split: dict[int, tuple[list[int], list[int]]] = {}
         self._plan: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = {}
         self.partition_window = (0, 0)
@@ -452,8 +563,10 @@ class Simulation:
         signer = UnguardedSigner(node.key) if node.byzantine else GuardedSigner(node.key,
                                                                                 node.store)
         last_commit = node.committed[-1][1] if node.committed else None
+        validators = (ValidatorSchedule(self.validators_at) if self.dynamic
+                      else self.validator_set)
         core = ConsensusCore(
-            CHAIN_ID, self.validator_set, signer, seams, height=len(node.committed) + 1,
+            CHAIN_ID, validators, signer, seams, height=len(node.committed) + 1,
             last_commit=last_commit, timeouts=self.config.timeouts, verify=self.verify,
             evidence=node.evidence,
         )
@@ -479,7 +592,35 @@ class Simulation:
             for message in messages:
                 if not peer.runner.core.has_message(message):
                     self.send(node.index, peer.index, message)
+        if self.config.removed_keep_voting:
+            self._vote_after_removal(node)
         self.push(self.now_ms + GOSSIP_INTERVAL_MS, _Gossip(node.index, node.incarnation))
+
+    def _vote_after_removal(self, node: _Node) -> None:
+        """A removed validator that keeps going: at a height where it is no longer a
+        member it signs prevotes and precommits for this round, a different value for
+        each peer, and a proposal of its own; every honest node must ignore them."""
+        assert node.runner is not None
+        core = node.runner.core
+        address = node.key.address
+        was_member = any(address in validator_set
+                         for first_height, validator_set in self.validator_sets
+                         if first_height < core.height)
+        if address in self.validators_at(core.height) or not was_member:
+            return
+        signer = UnguardedSigner(node.key)
+        values: list[bytes | None] = [None, *core.known_blocks()]
+        for peer in self.nodes:
+            if peer is node:
+                continue
+            value = values[self.rng.randrange(len(values))]
+            for vote_type in (VoteType.PREVOTE, VoteType.PRECOMMIT):
+                vote = signer.sign_vote(vote_type, CHAIN_ID, core.height, core.round, value)
+                self.send(node.index, peer.index, VoteMessage(vote))
+                self.messages_after_removal += 1
+        block = self.make_block(node, core.height, core.last_commit, (), invalid=False)
+        proposal = signer.sign_proposal(CHAIN_ID, core.height, core.round, None, block.hash)
+        self.send_to_all(node.index, ProposalMessage(proposal, block))
 
     # Network -------------------------------------------------------------------
 
@@ -605,14 +746,15 @@ class Simulation:
             previous_block_hash=previous, tx_root=tx_root(()),
             last_state_root=INVALID_STATE_ROOT if invalid else VALID_STATE_ROOT,
             last_receipts_root=receipts_root(()), last_commit_hash=last_commit_hash(last_commit),
-            validator_set_hash=self.validator_set.hash, evidence_root=evidence_root(evidence),
+            validator_set_hash=self.validators_at(height).hash,
+            evidence_root=evidence_root(evidence),
             proposer=node.key.address,
         )
         return Block(header, (), last_commit, evidence)
 
     def is_valid_next(self, node: _Node, block: Block) -> bool:
         """The honest ``valid(v)``: well formed, extends our chain, not marked invalid."""
-        return _valid_extension(block, node.committed, self.validator_set)
+        return _valid_extension(block, node.committed, self.validators_at, self.verify)
 
     # Result --------------------------------------------------------------------
 
@@ -627,6 +769,8 @@ class Simulation:
             evidence={n.index: list(n.evidence.all_recorded()) for n in self.nodes},
             equivocators=list(self.equivocators), gst_round_max=self.gst_round_max,
             finished_ms=self.now_ms, events=self.events, timed_out=timed_out,
+            validator_sets=self.validator_sets if self.dynamic else (),
+            messages_after_removal=self.messages_after_removal,
         )
 
     def termination_bound_ms(self, from_round: int) -> int:
@@ -642,19 +786,28 @@ def _height_of(event: Event) -> int | None:
 
 
 def _valid_extension(
-    block: Block, chain: list[tuple[Block, Commit]], validator_set: ValidatorSet
+    block: Block, chain: list[tuple[Block, Commit]], validators_at: ValidatorSetProvider,
+    verify: SignatureVerifier,
 ) -> bool:
+    """The honest ``valid(v)``: extends ``chain``, names the set of its height, was
+    proposed by a member, and its last commit is certified by the previous height's set."""
     header = block.header
     if header.height != len(chain) + 1:
         return False
     previous = chain[-1][0].hash if chain else ZERO_HASH
     if header.previous_block_hash != previous or header.last_state_root != VALID_STATE_ROOT:
         return False
-    if header.validator_set_hash != validator_set.hash:
+    validators = validators_at(header.height)
+    if header.validator_set_hash != validators.hash or header.proposer not in validators:
         return False
     try:
         block.check_contents()
-    except MalformedMessage:
+        if chain:
+            last = block.last_commit
+            if last is None or last.block_hash != previous:
+                return False
+            verify_commit(last, validators_at(header.height - 1), CHAIN_ID, verify)
+    except (MalformedMessage, InvalidCommit):
         return False
     return True
 
@@ -719,11 +872,11 @@ def _validity(result: SimulationResult) -> list[str]:
     for index in result.honest:
         chain: list[tuple[Block, Commit]] = []
         for block, commit in result.commits[index]:
-            if not _valid_extension(block, chain, result.validator_set):
+            if not _valid_extension(block, chain, result.validators_at, verify):
                 problems.append(f"VALIDITY: validator {index} committed an invalid block "
                                 f"at height {block.height}")
             try:
-                verify_commit(commit, result.validator_set, CHAIN_ID, verify)
+                verify_commit(commit, result.validators_at(block.height), CHAIN_ID, verify)
             except InvalidCommit as error:
                 problems.append(f"VALIDITY: bad certificate at height {block.height}: {error}")
             if commit.block_hash != block.hash:

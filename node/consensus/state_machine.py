@@ -21,6 +21,11 @@ Guarantees (with at most f faulty of n = 3f+1 by power):
   validator counts once per (round, type); a second, conflicting vote
   becomes ``DuplicateVoteEvidence`` in ``evidence`` (and a
   ``RecordEvidence`` effect), also for the previous height's votes.
+- Validators may change with height: given a ``ValidatorSchedule`` instead
+  of a ``ValidatorSet``, every quorum, proposer, vote, proposal, certificate
+  and late vote is judged with the set of its own height, and this
+  validator signs only at heights where it is a member (docs/CONSENSUS.md,
+  "Validator-set changes"). With a ValidatorSet nothing changes with height.
 - Messages for the next height are kept (at most FUTURE_MESSAGES_MAX) and
   replayed on arrival there; other heights are ignored. Bad messages are
   ignored, never raised: a peer cannot crash the node.
@@ -57,9 +62,10 @@ from zonechain.node.consensus.events import (
     VoteMessage,
 )
 from zonechain.node.consensus.evidence import EvidencePool
+from zonechain.node.consensus.schedule import ValidatorSchedule
 from zonechain.node.consensus.signer import ConsensusSigner
 from zonechain.node.consensus.timeouts import Step, TimeoutConfig
-from zonechain.node.consensus.validators import ValidatorSet
+from zonechain.node.consensus.validators import Validator, ValidatorSet
 from zonechain.node.consensus.votes import HeightVotes, VoteAdded
 from zonechain.node.crypto import verify_signature
 from zonechain.node.types.block import Block
@@ -98,13 +104,16 @@ class ConsensusCore:
     """One validator's Tendermint state machine; see the module docstring."""
 
     def __init__(
-        self, chain_id: str, validators: ValidatorSet, signer: ConsensusSigner,
+        self, chain_id: str, validators: ValidatorSet | ValidatorSchedule,
+        signer: ConsensusSigner,
         builder: BlockBuilder, *, height: int, last_commit: Commit | None = None,
         timeouts: TimeoutConfig | None = None, verify: SignatureVerifier = verify_signature,
         evidence: EvidencePool | None = None,
     ) -> None:
         self.chain_id = chain_id
-        self.validators = validators
+        self.schedule = validators if isinstance(validators, ValidatorSchedule) else None
+        """None with a fixed ValidatorSet; else the sets and proposers by height."""
+        self._fixed_validators = validators if isinstance(validators, ValidatorSet) else None
         self.timeouts = timeouts if timeouts is not None else TimeoutConfig()
         self.evidence = evidence if evidence is not None else EvidencePool()
         self._signer = signer
@@ -120,6 +129,8 @@ class ConsensusCore:
     def _reset_height(self, height: int, last_commit: Commit | None) -> None:
         """Alg.1 lines 2-9 and 52-53: a fresh height with an empty message log."""
         self.height = height
+        self.validators = self.validators_at(height)
+        """The set of the height being decided: quorums, proposers, signatures."""
         self.last_commit = last_commit
         self.round = 0
         self.step = Step.PROPOSE
@@ -139,6 +150,20 @@ class ConsensusCore:
     @property
     def address(self) -> bytes:
         return self._signer.address
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The validator set of ``height`` (the fixed set, or the schedule's)."""
+        if self._fixed_validators is not None:
+            return self._fixed_validators
+        assert self.schedule is not None
+        return self.schedule.validators_at(height)
+
+    def proposer(self, round: int) -> Validator:
+        """The proposer of ``round`` at the current height."""
+        if self._fixed_validators is not None:
+            return self._fixed_validators.proposer(self.height, round)
+        assert self.schedule is not None
+        return self.schedule.proposer(self.height, round)
 
     @property
     def votes(self) -> HeightVotes:
@@ -232,7 +257,7 @@ class ConsensusCore:
         every one is a "PROPOSAL from proposer(h, r)" in the paper's rules, so up
         to PROPOSALS_PER_ROUND_MAX are kept and each rule looks at all of them.
         """
-        proposer = self.validators.proposer(self.height, proposal.round)
+        proposer = self.proposer(proposal.round)
         if (proposal.chain_id != self.chain_id or proposal.proposer != proposer.address
                 or block.hash != proposal.block_hash or block.height != self.height
                 or block.header.chain_id != self.chain_id):
@@ -262,7 +287,7 @@ class ConsensusCore:
             target = self._last_votes  # late votes: only to catch equivocation
         else:
             return
-        member = self.validators.get(vote.validator)
+        member = target.validators.get(vote.validator)  # the set of the vote's height
         if member is None or target.contains(vote):
             return
         if not self._verify(member.public_key, vote.signing_bytes(), vote.signature):
@@ -427,7 +452,7 @@ class ConsensusCore:
     def _start_round(self, round: int) -> None:
         """Alg.1 lines 11-21: StartRound(round)."""
         self.round, self.step = round, Step.PROPOSE
-        proposer = self.validators.proposer(self.height, round)
+        proposer = self.proposer(round)
         if proposer.address == self.address:
             self._propose()
         # Line 21 schedules timeoutPropose only for non-proposers; the proposer
@@ -462,6 +487,8 @@ class ConsensusCore:
         self.step = Step.PRECOMMIT
 
     def _send_vote(self, vote_type: VoteType, value: bytes | None) -> None:
+        if self.address not in self.validators:
+            return  # not a validator at this height (not yet added, or removed): follow only
         try:
             vote = self._signer.sign_vote(vote_type, self.chain_id, self.height, self.round, value)
         except DoubleSignRefused as refused:

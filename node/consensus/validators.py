@@ -135,7 +135,7 @@ class ValidatorSet:
         return self.validators[self._proposers[step]]
 
     def _advance(self) -> int:
-        return _advance_priorities(self.validators, self.total_power, self._state)
+        return advance_priorities(self.validators, self.total_power, self._state)
 
 
 def _write_validator(writer: Writer, validator: Validator) -> None:
@@ -143,7 +143,7 @@ def _write_validator(writer: Writer, validator: Validator) -> None:
     writer.u64(validator.power)
 
 
-def _advance_priorities(
+def advance_priorities(
     validators: Sequence[Validator], total_power: int, priorities: list[int]
 ) -> int:
     """One step of the weighted round-robin; returns the chosen index, updates ``priorities``."""

@@ -60,6 +60,11 @@ class HeightVotes:
         self.highest_skip_round = -1
         """The highest round in which more than 1/3 of the power sent something."""
 
+    @property
+    def validators(self) -> ValidatorSet:
+        """The set of this height: only its members' votes count."""
+        return self._validators
+
     def add(self, vote: Vote) -> tuple[VoteAdded, DuplicateVoteEvidence | None]:
         """Count ``vote`` (already signature-checked); report a conflict as evidence.
 

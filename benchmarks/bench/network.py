@@ -1,0 +1,189 @@
+"""Network targets: nodes reached through the SDK client (``--target endpoints``, ``devnet``).
+
+``ClientTarget`` submits the transactions due together with
+``Client.submit_many`` (one client stream per batch; a rejection comes back
+with its reason code) and
+follows the chain with ``Client.stream_blocks`` on a background thread: a
+block's arrival time is the commit time of the benchmark's transactions in
+it, and their receipts are then fetched (``get_receipt``) on that thread, so
+receipt lookups do not delay the commit time. A transaction is watched from
+just before it is submitted, so a commit can never arrive unrecognised.
+
+The state-root check asks every endpoint for its block at the lowest height
+they all have and compares the ``last_state_root`` those headers carry (the
+state root after the previous height, per docs/PROTOCOL.md) and the block
+hashes.
+
+``start_devnet`` starts ``validators`` node processes with the ``Devnet``
+API (node/node_cli.py) in a temporary directory; the target stops them and
+deletes the directory when closed. Its CPU and memory figures are those of
+the node processes.
+
+A network cannot be given the workload's genesis, so the benchmark deploys
+the workload's contracts first (``Workload.deploys``, each deployer's nonce
+0): on a long-lived network (``endpoints``) use a ``--seed`` not used there
+before, or those nonces are taken (the runs of a sweep there use seed,
+seed + 1, ...).
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+from zonechain.benchmarks.bench.load import Clock
+from zonechain.benchmarks.bench.targets import BlockRecord, Committed, StateAgreement
+from zonechain.node.node_cli import Devnet, find_base_port
+from zonechain.node.types.transaction import SignedTransaction
+from zonechain.sdk import Client
+from zonechain.sdk.errors import ZonechainError
+
+CLIENT_TIMEOUT_S: Final = 10.0
+POLL_IDLE_S: Final = 0.002
+"""The generator's idle step while waiting for streamed blocks (pacing only)."""
+THREAD_JOIN_S: Final = 10.0
+
+
+class NetworkTargetError(Exception):
+    """The network target lost its block stream or could not be reached."""
+
+
+class ClientTarget:
+    """Nodes behind ``endpoints``; see the module docstring."""
+
+    def __init__(self, endpoints: Sequence[str], clock: Clock, *, name: str = "endpoints",
+                 pids: Sequence[int] = (), on_close: Callable[[], None] | None = None) -> None:
+        self.name = name
+        self.endpoints = list(endpoints)
+        self.clock = clock
+        self.pids = list(pids)
+        self.on_close = on_close
+        self.client = Client(self.endpoints, timeout_s=CLIENT_TIMEOUT_S)
+        try:
+            status = self.client.status()
+        except ZonechainError as error:
+            self.client.close()
+            raise NetworkTargetError(f"cannot reach {self.endpoints}: {error}") from None
+        self.chain_id = status.chain_id
+        self._watched: set[bytes] = set()
+        self._lock = threading.Lock()
+        self._results: queue.Queue[tuple[list[Committed], list[BlockRecord]]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._error: str | None = None
+        self._thread = threading.Thread(target=self._follow, args=(status.height + 1,),
+                                        name="bench-blocks", daemon=True)
+        self._thread.start()
+
+    def _follow(self, height: int) -> None:
+        try:
+            for info in self.client.stream_blocks(height):
+                arrived = self.clock()
+                block = info.block
+                with self._lock:
+                    ours = [tx.hash for tx in block.txs if tx.hash in self._watched]
+                    self._watched.difference_update(ours)
+                committed = []
+                for tx_hash in ours:
+                    receipt = self.client.get_receipt(tx_hash)
+                    if receipt is not None:
+                        committed.append(Committed(tx_hash, receipt, block.height, arrived))
+                gas = sum(item.receipt.gas_used for item in committed)
+                self._results.put((committed, [BlockRecord(block.height, len(block.txs), gas,
+                                                           arrived, 0.0)]))
+                if self._stopping.is_set():
+                    return
+        except ZonechainError as error:
+            if not self._stopping.is_set():
+                self._error = f"block stream ended: {error}"
+
+    def submit_many(self, txs: list[SignedTransaction]) -> list[str | None]:
+        with self._lock:
+            self._watched.update(tx.hash for tx in txs)
+        try:
+            results = self.client.submit_many(txs)
+        except ZonechainError as error:
+            reasons: list[str | None] = [type(error).__name__] * len(txs)
+        else:
+            reasons = [None if result.accepted else result.error_code or "rejected"
+                       for result in results]
+        with self._lock:
+            self._watched.difference_update(
+                tx.hash for tx, reason in zip(txs, reasons, strict=True) if reason is not None)
+        return reasons
+
+    def poll(self, now_s: float) -> tuple[list[Committed], list[BlockRecord]]:
+        if self._error is not None:
+            raise NetworkTargetError(self._error)
+        committed: list[Committed] = []
+        blocks: list[BlockRecord] = []
+        while True:
+            try:
+                more, block = self._results.get_nowait()
+            except queue.Empty:
+                return committed, blocks
+            committed += more
+            blocks += block
+
+    def seconds_until_work(self, now_s: float) -> float:
+        return POLL_IDLE_S
+
+    def process_ids(self) -> list[int]:
+        return list(self.pids)
+
+    def state_agreement(self) -> StateAgreement:
+        heights: dict[str, int] = {}
+        for endpoint in self.endpoints:
+            with Client([endpoint], timeout_s=CLIENT_TIMEOUT_S) as one:
+                heights[endpoint] = one.status().height
+        common = min(heights.values())
+        roots: dict[str, str] = {}
+        hashes = set()
+        for endpoint in self.endpoints:
+            with Client([endpoint], timeout_s=CLIENT_TIMEOUT_S) as one:
+                info = one.get_block(common)
+            if info is None:
+                roots[endpoint] = "missing"
+                continue
+            roots[endpoint] = info.block.header.last_state_root.hex()
+            hashes.add(info.block.hash)
+        agreed = len(set(roots.values())) == 1 and "missing" not in roots.values() \
+            and len(hashes) == 1
+        return StateAgreement(agreed, roots,
+                              f"{len(self.endpoints)} nodes: block {common} and the state root "
+                              f"after height {common - 1} it carries, as each node serves them")
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.client.close()
+        self._thread.join(THREAD_JOIN_S)
+        if self.on_close is not None:
+            self.on_close()
+
+
+def start_devnet(validators: int, clock: Clock) -> ClientTarget:
+    """A fresh devnet of ``validators`` processes, as a target that stops it on close."""
+    directory = Path(tempfile.mkdtemp(prefix="zonechain-bench-devnet-"))
+    devnet = Devnet(directory / "net", validators, reset=True,
+                    base_port=find_base_port(validators))
+    try:
+        devnet.start()
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+    def stop() -> None:
+        devnet.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    pids = [node.process.pid for node in devnet.nodes if node.process is not None]
+    try:
+        return ClientTarget(devnet.client_endpoints, clock, name="devnet", pids=pids,
+                            on_close=stop)
+    except BaseException:
+        stop()
+        raise

@@ -1,0 +1,176 @@
+"""Block sync: a node that is behind fetches committed blocks from peers and verifies them.
+
+``BlockSync`` runs one background thread. Every ``interval_s`` (or at once
+after ``poke()``, which the node calls when it hears a peer at a later
+height) it asks each connected peer for its height (PeerStatus). When a peer
+is ahead, it streams the missing blocks from it (SyncBlocks, at most
+``SYNC_BATCH_BLOCKS`` per request), and for each block checks:
+
+- the certificate is for this block (same height, ``commit.block_hash ==
+  block.hash``) and the block's own contents are consistent
+  (``Block.check_contents``);
+- the certificate carries precommits of more than 2/3 of the power of the
+  validator set for that height (``consensus.verify_commit``, the same
+  function the SDK and consensus use).
+
+Only verified pairs reach ``deliver(block, commit)``: the node hands them to
+consensus as ``SyncedBlock`` events on its consensus thread, which verifies
+the certificate once more, decides the height, and the ledger executes and
+checks the block against the chain before the one synced, durable commit.
+A peer that sends a bad block or certificate is skipped for this round (the
+next peer is tried); nothing it sent is applied. After handing a batch
+over, the thread waits until the ledger reached its last height (or
+``APPLY_WAIT_S`` passed) before it asks for more, so at most one batch is
+queued at a time.
+
+Not consensus code: which peer answers and when only changes how fast a node
+catches up, never what it commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, Protocol
+
+from zonechain.node.consensus.certificate import verify_commit
+from zonechain.node.consensus.errors import InvalidCommit
+from zonechain.node.consensus.validators import ValidatorSet
+from zonechain.node.p2p.errors import TransportError
+from zonechain.node.types.block import Block
+from zonechain.node.types.commit import Commit
+from zonechain.node.types.errors import MalformedMessage
+from zonechain.proto import services_pb2
+
+SYNC_BATCH_BLOCKS: Final = 64
+"""Blocks asked of a peer per request: a few seconds of work to apply, small
+enough that a node behind by thousands of blocks shows progress steadily."""
+
+APPLY_WAIT_S: Final = 60.0
+"""How long the sync thread waits for consensus to apply a handed-over batch
+before polling peers again (applying 64 full blocks takes far less)."""
+
+SYNC_INTERVAL_S: Final = 1.0
+"""How often peers' heights are polled when nothing pokes the sync thread."""
+
+
+class SyncError(Exception):
+    """A block or certificate from a peer that does not verify."""
+
+
+class SyncPeer(Protocol):
+    """What block sync needs of a peer connection (node/p2p/peer.py ``PeerConnection``)."""
+
+    def status(self, timeout_s: float = ...) -> services_pb2.PeerStatusResponse: ...
+
+    def sync_blocks(self, from_height: int, to_height: int = ...,
+                    timeout_s: float = ...) -> Iterator[tuple[Block, Commit]]: ...
+
+
+def verify_synced(block: Block, commit: Commit, validators: ValidatorSet, chain_id: str) -> None:
+    """Raise SyncError unless ``commit`` is a valid certificate of ``block`` for ``validators``."""
+    if commit.height != block.height or commit.block_hash != block.hash:
+        raise SyncError(f"the certificate of height {commit.height} is not for block "
+                        f"{block.height} ({block.hash.hex()})")
+    if block.header.chain_id != chain_id:
+        raise SyncError(f"block {block.height} is of chain {block.header.chain_id!r}")
+    try:
+        block.check_contents()
+        verify_commit(commit, validators, chain_id)
+    except (InvalidCommit, MalformedMessage) as error:
+        raise SyncError(f"block {block.height}: {error}") from None
+
+
+class BlockSync:
+    """The sync thread; see the module docstring."""
+
+    def __init__(
+        self, *, chain_id: str, peers: Callable[[], Mapping[str, SyncPeer]],
+        local_height: Callable[[], int], validators_at: Callable[[int], ValidatorSet],
+        deliver: Callable[[Block, Commit], None], wait_height: Callable[[int, float], bool],
+        on_event: Callable[[str, dict[str, object]], None],
+        interval_s: float = SYNC_INTERVAL_S,
+    ) -> None:
+        self._chain_id = chain_id
+        self._peers = peers
+        self._local_height = local_height
+        self._validators_at = validators_at
+        self._deliver = deliver
+        self._wait_height = wait_height
+        self._on_event = on_event
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._best_peer_height = 0
+        self.blocks_synced = 0
+
+    @property
+    def catching_up(self) -> bool:
+        """True while some peer is known to be more than one block ahead of us."""
+        return self._best_peer_height > self._local_height() + 1
+
+    @property
+    def best_peer_height(self) -> int:
+        return self._best_peer_height
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="block-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def poke(self) -> None:
+        """Check peers now (a message from a later height was seen)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            while not self._stopped.is_set() and self.sync_once() > 0:
+                pass
+
+    def sync_once(self) -> int:
+        """One pass over the peers: fetch and hand over one batch; the blocks handed over."""
+        local = self._local_height()
+        for node_id, peer in sorted(self._peers().items()):
+            try:
+                peer_height = peer.status().height
+            except TransportError:
+                continue
+            self._best_peer_height = max(self._best_peer_height, peer_height)
+            if peer_height <= local:
+                continue
+            last = min(peer_height, local + SYNC_BATCH_BLOCKS)
+            try:
+                delivered = self._fetch(peer, local + 1, last)
+            except (TransportError, MalformedMessage, SyncError) as error:
+                self._on_event("sync_peer_failed", {"peer": node_id, "error": str(error)})
+                continue
+            if delivered:
+                self.blocks_synced += delivered
+                self._on_event("sync_batch", {"peer": node_id, "from": local + 1,
+                                              "to": local + delivered, "peer_height": peer_height})
+                self._wait_height(local + delivered, APPLY_WAIT_S)
+                return delivered
+        return 0
+
+    def _fetch(self, peer: SyncPeer, first: int, last: int) -> int:
+        """Verify and hand over blocks first..last from ``peer``; how many were handed over."""
+        expected = first
+        for block, commit in peer.sync_blocks(first, last):
+            if block.height != expected:
+                raise SyncError(f"asked for block {expected}, got {block.height}")
+            verify_synced(block, commit, self._validators_at(block.height), self._chain_id)
+            self._deliver(block, commit)
+            expected += 1
+            if expected > last or self._stopped.is_set():
+                break
+        return expected - first
