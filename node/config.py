@@ -30,6 +30,9 @@ for presence, type and range by ``load_node_config``, which raises
 ``ConfigError`` naming the file and the dotted key. Relative paths resolve
 against ``home``, and a relative ``home`` resolves against the directory
 holding config.toml, so a network directory can be moved as a whole.
+The optional ``client.tls_certificate`` / ``client.tls_key`` pair (both or
+neither) serves the client gRPC port over TLS (``ClientTls``); without it the
+client port is plaintext, the devnet default.
 """
 
 from __future__ import annotations
@@ -528,6 +531,18 @@ class NodePaths:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientTls:
+    """Server TLS for the client gRPC port: a PEM certificate (chain) and its key.
+
+    Any CA may issue it (``init --client-tls`` uses the network CA); clients
+    trust that CA (the SDK's ``tls_root_cert``). Clients are not asked for a
+    certificate: who may change state is decided by transaction signatures."""
+
+    certificate: Path
+    key: Path
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node_id: str
     home: Path
@@ -537,6 +552,8 @@ class NodeConfig:
     consensus: ConsensusTimeouts
     mempool: MempoolLimits
     paths: NodePaths
+    client_tls: ClientTls | None = None
+    """None: the client port is plaintext."""
 
     @property
     def is_validator(self) -> bool:
@@ -629,7 +646,7 @@ _CONFIG_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "node_id": frozenset(),
     "home": frozenset(),
     "p2p": frozenset({"listen", "external_address", "peers", "send_queue_messages_max"}),
-    "client": frozenset({"listen"}),
+    "client": frozenset({"listen", "tls_certificate", "tls_key"}),
     "metrics": frozenset({"listen"}),
     "consensus": frozenset(_TIMEOUT_KEYS),
     "mempool": frozenset({"txs_max", "bytes_max"}),
@@ -650,6 +667,19 @@ def _load_paths(reader: _ConfigReader, home: Path) -> NodePaths:
         tls_key=reader.path_under("paths.tls_key", home),
         tls_ca=reader.path_under("paths.tls_ca", home),
     )
+
+
+def _load_client_tls(reader: _ConfigReader, home: Path) -> ClientTls | None:
+    client = reader.table("client")
+    present = [key for key in ("tls_certificate", "tls_key") if key in client]
+    if not present:
+        return None
+    if len(present) == 1:
+        missing = "tls_key" if present[0] == "tls_certificate" else "tls_certificate"
+        raise reader.fail(f"client.{missing}", f"missing (client.{present[0]} is set: "
+                                               "give both or neither)")
+    return ClientTls(certificate=reader.path_under("client.tls_certificate", home),
+                     key=reader.path_under("client.tls_key", home))
 
 
 def _load_p2p(reader: _ConfigReader) -> P2pSettings:
@@ -688,6 +718,7 @@ def parse_node_config(text: str, path: Path) -> NodeConfig:
             bytes_max=reader.integer("mempool.bytes_max", 1, MEMPOOL_BYTES_MAX),
         ),
         paths=_load_paths(reader, home),
+        client_tls=_load_client_tls(reader, home),
     )
 
 
@@ -747,6 +778,10 @@ def node_config_document(config: NodeConfig) -> dict[str, TomlValue | Mapping[st
     if config.paths.validator_key is not None:
         paths["validator_key"] = relative(config.paths.validator_key)
     timeouts = config.consensus
+    client: dict[str, TomlValue] = {"listen": str(config.client_listen)}
+    if config.client_tls is not None:
+        client["tls_certificate"] = relative(config.client_tls.certificate)
+        client["tls_key"] = relative(config.client_tls.key)
     return {
         "node_id": config.node_id,
         "home": ".",
@@ -756,7 +791,7 @@ def node_config_document(config: NodeConfig) -> dict[str, TomlValue | Mapping[st
             "peers": [str(peer) for peer in config.p2p.peers],
             "send_queue_messages_max": config.p2p.send_queue_messages_max,
         },
-        "client": {"listen": str(config.client_listen)},
+        "client": client,
         "metrics": {"listen": str(config.metrics_listen)},
         "consensus": {key: getattr(timeouts, key) for key in _TIMEOUT_KEYS},
         "mempool": {"txs_max": config.mempool.txs_max, "bytes_max": config.mempool.bytes_max},

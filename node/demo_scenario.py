@@ -7,7 +7,9 @@
 
 Guarantees:
 - the network's genesis carries the pilot permissions template
-  (node/genesis_zones.json): its organisations and zones, the validators owned
+  (node/genesis_zones.json), written through the same API as
+  ``zonechain init --permissions pilot`` (``init_cli.permissions_section`` /
+  ``with_permissions``): its organisations and zones, the validators owned
   by the central bank, plus the scenario's business parties as ``client``
   members of their banks; every party's key is generated here and held only
   in memory (nothing the demo signs with is written to disk);
@@ -31,7 +33,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,32 +42,29 @@ from typing import Any, Final
 import zonechain.contracts
 from zonechain.contracts.abi import Event, Param, parse_type
 from zonechain.contracts.toolchain import BuildResult, build_contract
-from zonechain.node.config import GenesisAccount, JsonValue, load_genesis, save_genesis
-from zonechain.node.init_cli import GENESIS_FILE
-from zonechain.node.node_cli import Devnet, find_base_port
-from zonechain.node.permissions.actions import AddMember
-from zonechain.node.permissions.genesis import load_template, template_account_names
-from zonechain.node.permissions.governance import (
-    GOVERNANCE_ADDRESS,
-    PROPOSAL_LIFETIME_MAX,
-    TOPIC_EXECUTED,
-    Approve,
-    Body,
-    Propose,
-    encode_body,
+from zonechain.node.cli import UserError
+from zonechain.node.config import GenesisAccount, JsonValue, load_genesis
+from zonechain.node.init_cli import (
+    GENESIS_FILE,
+    permissions_section,
+    rewrite_genesis,
+    with_permissions,
 )
-from zonechain.node.permissions.policy import ROLE_BY_NAME
+from zonechain.node.node_cli import Devnet, find_base_port
+from zonechain.node.permissions.genesis import load_template, template_account_names
+from zonechain.node.permissions.governance import GOVERNANCE_ADDRESS, PROPOSAL_LIFETIME_MAX
 from zonechain.node.types.receipt import Receipt
-from zonechain.node.types.transaction import GovernancePayload, Transaction
 from zonechain.sdk import (
     CallOutcome,
     Client,
     Contract,
+    GovernanceResult,
     Key,
     MempoolRejected,
     PermissionDenied,
     Verifier,
     ZonechainError,
+    governance,
 )
 from zonechain.sdk.contract import init_arguments
 from zonechain.vm.state import contract_storage_key
@@ -107,8 +105,6 @@ APPROVERS: Final = ("central-bank-admin", "bank-a-admin", "bank-b-admin", "custo
 """Admins asked in turn until the network policy (MAJORITY admin) is met."""
 PROPOSAL_LIFETIME_BLOCKS: Final = min(1_000, PROPOSAL_LIFETIME_MAX)
 NETWORK_SCOPE: Final = "network"
-GOVERNANCE_GAS_LIMIT: Final = 1_000_000
-"""Governance costs no gas today (permissions/hooks.py); the limit only has to be valid."""
 
 # The scenario's figures, as in the contract tests (amounts in the tokens' units).
 LC_FUNDS, LC_AMOUNT = 10_000_00, 5_000_00
@@ -138,11 +134,6 @@ LC_STATES: Final = {1: "requested", 2: "issued", 3: "presented", 4: "discrepant"
 INSTRUCTION_STATES: Final = {1: "pending", 2: "settled", 3: "cancelled"}
 PAYMENT_STATES: Final = {1: "initiated", 2: "compliance_cleared", 3: "settled", 4: "rejected",
                          5: "refunded"}
-
-
-def _executed(receipt: Receipt) -> bool:
-    return any(event.contract == GOVERNANCE_ADDRESS and event.topic == TOPIC_EXECUTED
-               for event in receipt.events)
 
 
 def _record(name: str, fields: list[tuple[str, str]]) -> Event:
@@ -213,23 +204,18 @@ def amount_text(units: int, decimals: int) -> str:
 
 def pilot_section(validators: list[str]) -> tuple[
         tuple[JsonValue, ...], tuple[JsonValue, ...]]:
-    """(zones, organisations) of the template, with the demo's parties and validators."""
-    template = load_template()
-    listed, zones = template["organisations"], template["zones"]
-    if not isinstance(listed, list) or not isinstance(zones, list):
-        raise DemoFailed("the pilot genesis template has no organisations or zones list")
+    """(zones, organisations) of the template, with the demo's parties and validators.
+
+    The same section `zonechain init --permissions pilot` writes
+    (``init_cli.permissions_section``), plus the business parties.
+    """
     extra: dict[str, list[JsonValue]] = {}
     for name, owner, roles in EXTRA_MEMBERS:
         extra.setdefault(owner, []).append({"account": name, "roles": list(roles)})
-    organisations: list[JsonValue] = []
-    for entry in listed:
-        organisation = dict(entry)
-        organisation["members"] = [*organisation.get("members", []),
-                                   *extra.get(str(organisation["id"]), [])]
-        if organisation["id"] == VALIDATOR_OWNER:
-            organisation["validators"] = list(validators)
-        organisations.append(organisation)
-    return tuple(zones), tuple(organisations)
+    try:
+        return permissions_section(load_template(), validators, extra)
+    except UserError as error:
+        raise DemoFailed(f"the pilot genesis template: {error}") from None
 
 
 def party_names() -> list[str]:
@@ -256,15 +242,15 @@ class PilotNetwork:
         devnet.prepare()
         devnet.reset = False  # start() prepares again: keep the genesis written below
         keys = {name: Key.generate() for name in party_names()}
-        genesis_path = devnet.directory / GENESIS_FILE
-        genesis = load_genesis(genesis_path)
+        genesis = load_genesis(devnet.directory / GENESIS_FILE)
         zones, organisations = pilot_section([v.name for v in genesis.validators])
-        genesis = dataclasses.replace(
-            genesis, zones=zones, organisations=organisations,
-            accounts=tuple(GenesisAccount(name, key.public_key) for name, key in keys.items()))
-        save_genesis(genesis, genesis_path)
-        for node in devnet.nodes:
-            save_genesis(genesis, node.home / GENESIS_FILE)
+        try:
+            genesis = with_permissions(
+                genesis, zones, organisations,
+                [GenesisAccount(name, key.public_key) for name, key in keys.items()])
+        except UserError as error:
+            raise DemoFailed(f"the pilot genesis: {error}") from None
+        rewrite_genesis(devnet.directory, genesis)
         verifier = Verifier.from_public_keys(
             genesis.chain_id, [(v.public_key, v.power) for v in genesis.validators])
         return cls(devnet, keys, verifier, len(zones))
@@ -437,43 +423,43 @@ class Pilot:
                              f"investor holds {shares} ACME, fund received "
                              f"{amount_text(cash, 2)} EURD"))
 
-    def govern(self, scenario: str, action: str, actor: str, body: Body) -> Receipt:
-        """Sign and send one governance transaction; its receipt (DemoFailed if refused)."""
-        key = self.keys[actor]
+    def govern(self, scenario: str, action: str, actor: str,
+               send: Callable[[Client, Key], GovernanceResult]) -> GovernanceResult:
+        """One governance transaction through the SDK (``Client.propose`` / ``approve``)."""
         try:
-            tx = Transaction(self.client.chain_id, key.public_key,
-                             self.client.account_nonce(key.address), GOVERNANCE_GAS_LIMIT,
-                             CROSS_BORDER, GovernancePayload(encode_body(body)))
-            receipt = self.client.submit_and_wait(key.sign(tx))
+            result = send(self.client, self.keys[actor])
         except ZonechainError as error:
             raise DemoFailed(f"{scenario}: {action} as {actor}: "
                              f"{type(error).__name__}: {error}") from None
-        topics = [event.topic.decode("ascii", "replace") for event in receipt.events
+        topics = [event.topic.decode("ascii", "replace") for event in result.receipt.events
                   if event.contract == GOVERNANCE_ADDRESS]
         # Reported as "network": adding a member is a network-wide action whatever the
         # transaction's zone field says.
-        self._committed(scenario, action, actor, NETWORK_SCOPE, receipt, ", ".join(topics))
-        return receipt
+        self._committed(scenario, action, actor, NETWORK_SCOPE, result.receipt,
+                        ", ".join(topics))
+        return result
 
     def onboard_compliance_officer(self) -> None:
         """Network governance adds the regulator's compliance officer: propose, approve."""
         scenario = "governance"
         name, organisation, roles = ONBOARDED
-        member = AddMember(self.address(name), organisation,
-                           frozenset(ROLE_BY_NAME[role] for role in roles))
-        expiry = self.client.status().height + PROPOSAL_LIFETIME_BLOCKS
-        receipt = self.govern(scenario, f"propose add_member {name} to {organisation} "
-                                        f"({', '.join(roles)})", PROPOSER,
-                              Propose(member, expiry))
-        proposal_id = int.from_bytes(receipt.return_data, "little")
+        try:
+            member = governance.add_member(self.address(name), organisation, roles)
+        except ZonechainError as error:
+            raise DemoFailed(f"{scenario}: add_member {name}: {error}") from None
+        result = self.govern(
+            scenario, f"propose add_member {name} to {organisation} ({', '.join(roles)})",
+            PROPOSER, lambda client, key: client.propose(
+                key, member, lifetime_blocks=PROPOSAL_LIFETIME_BLOCKS))
+        proposal_id = result.proposal_id
         approvals = 1
         for approver in APPROVERS:
-            if _executed(receipt):
+            if result.executed:
                 break
-            receipt = self.govern(scenario, f"approve proposal #{proposal_id}", approver,
-                                  Approve(proposal_id))
+            result = self.govern(scenario, f"approve proposal #{proposal_id}", approver,
+                                 lambda client, key: client.approve(key, proposal_id))
             approvals += 1
-        self.expect(scenario, _executed(receipt),
+        self.expect(scenario, result.executed,
                     f"proposal #{proposal_id} did not execute after {approvals} approvals")
         self.finals.append(FinalState(
             scenario, "executed", f"proposal #{proposal_id} executed with {approvals} of "

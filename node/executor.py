@@ -308,6 +308,35 @@ class Executor:
             receipts.append(receipt)
         return tuple(receipts), overlay.net_writes(), gas_used
 
+    def check_transactions(
+        self, env: BlockEnvironment, txs: Sequence[SignedTransaction], state: StateReader,
+    ) -> None:
+        """Raise the InvalidBlock ``execute_transactions`` would raise, without executing.
+
+        A block is invalid only through the stateless rules (``verify_signatures``),
+        a repeated tx, expiry, or the nonce sequence; and an account's nonce changes
+        only by this executor's +1 per included tx (no contract or governance call
+        writes an account record), so the sequence is followed here without running
+        anything. A proposer uses it to broadcast its block before executing it
+        (node/node.py); every validator still executes the block before voting for it.
+        """
+        self.verify_signatures(txs)
+        seen: set[bytes] = set()
+        nonces: dict[bytes, int] = {}
+        for index, signed in enumerate(txs):
+            if signed.hash in seen:
+                raise InvalidBlock(DUPLICATE_TX, "the transaction appears twice", index)
+            seen.add(signed.hash)
+            tx = signed.tx
+            sender = tx.sender_address
+            nonce = nonces.get(sender)
+            if nonce is None:
+                nonce = load_account(state, sender).nonce
+            fault = expiry_fault(tx, env.height) or nonce_fault(tx, nonce)
+            if fault is not None:
+                raise InvalidBlock(fault.code, fault.message, index)
+            nonces[sender] = nonce + 1
+
     def update_tree(
         self, tree: JellyfishMerkleTree, height: int, writes: dict[bytes, bytes | None],
     ) -> TreeUpdate:

@@ -24,6 +24,8 @@ proposal before prevoting), and verifies the block's equivocation evidence:
 both votes signed by a member of the validator set of their height (the
 node supplies the keys as ``evidence_keys``), of this chain, not from a
 future height, no item twice (``INVALID_EVIDENCE`` otherwise).
+``precheck_block`` raises the InvalidBlock ``check_block`` would, without
+executing (a proposer broadcasts its block first, then executes it).
 ``propose_block`` builds the next valid block (with the evidence given) for
 a single node, consensus, tests and benchmarks. ``query`` runs a read-only method on the
 latest state; ``read_state`` returns a raw state value with its Merkle proof
@@ -395,6 +397,19 @@ class Ledger:
             self.check_evidence(block)
             return self.executor.execute_block(block, self.store, self.tree)
 
+    def precheck_block(self, block: Block) -> None:
+        """Raise the InvalidBlock ``check_block`` would raise, without executing ``block``.
+
+        Header, evidence and every rule that can make a tx invalid
+        (``Executor.check_transactions``); contract outcomes only fill receipts.
+        """
+        with self._lock:
+            self.check_header(block)
+            self.check_evidence(block)
+            header = block.header
+            env = BlockEnvironment(header.chain_id, header.height, header.time_ms)
+            self.executor.check_transactions(env, block.txs, self.store)
+
     def check_evidence(self, block: Block) -> None:
         """Raise InvalidBlock(INVALID_EVIDENCE) unless every evidence item verifies.
 
@@ -454,6 +469,9 @@ class Ledger:
             stale_nodes=result.tree_update.stale_nodes,
             certificate=None if certificate is None else certificate.encode(),
         ))
+        # Durable now: the next block finds these nodes decoded instead of reading
+        # back ~1,300-2,900 of them (speed only; never for an unpersisted update).
+        self.tree.remember(result.tree_update)
         self._tip = _Tip(block.height, block.hash, result.state_root, result.receipts_root,
                          block.header.time_ms, certificate)
         return result.receipts

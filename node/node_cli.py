@@ -4,11 +4,12 @@
         Run one node from DIR/config.toml until SIGTERM or SIGINT; exit 0 after
         a clean stop (store closed), 1 after a node fault, 2 if it cannot start.
 
-    zonechain devnet [--validators N] [--dir D] [--reset] [--base-port P]
-        A local network of N validator PROCESSES on 127.0.0.1: runs ``init``
+    zonechain devnet [--validators N] [--full-nodes M] [--dir D] [--reset] [--base-port P]
+                     [--permissions pilot|none|FILE]
+        A local network of N validator (and M full-node) PROCESSES on 127.0.0.1: runs ``init``
         into D (default .zonechain/devnet) unless D already holds a network
         (data persists across runs; ``--reset`` starts from a fresh genesis),
-        starts one ``zonechain node`` per validator (logs in D/nodeK/node.log),
+        starts one ``zonechain node`` per node (logs in D/nodeK/node.log),
         waits until every node has committed a block, prints each node's
         client gRPC, p2p and metrics endpoints, and stops them all on Ctrl-C
         or SIGTERM.
@@ -18,6 +19,7 @@ Python API (the demo, the SDK's integration tests and the benchmark use it)::
     with Devnet(directory, validators=4, reset=True) as devnet:   # start() ... stop()
         client = Client(devnet.client_endpoints)
         devnet.kill(1); devnet.start_node(1)                       # fault injection
+        devnet.start_node(devnet.add_full_node())                  # a full node, later
 
 Guarantees: ``start`` either returns with every node committing or stops
 what it started and raises ``DevnetError`` carrying the tail of the failing
@@ -57,9 +59,12 @@ from zonechain.node.config import (
 )
 from zonechain.node.init_cli import (
     BASE_PORT_DEFAULT,
+    FULL_NODES_MAX,
     GENESIS_FILE,
     PORT_STRIDE,
+    AddFullNodeOptions,
     InitOptions,
+    add_full_node,
     init_network,
 )
 from zonechain.proto import services_pb2, services_pb2_grpc
@@ -165,9 +170,14 @@ class Devnet:
                  base_port: int | None = None,
                  timeouts: ConsensusTimeouts = DEVNET_TIMEOUTS,
                  python: str = sys.executable,
-                 environment: Mapping[str, str] | None = None) -> None:
+                 environment: Mapping[str, str] | None = None,
+                 full_nodes: int = 0, permissions: str = "none") -> None:
         self.directory = Path(directory).resolve()
         self.validators = validators
+        self.full_nodes = full_nodes
+        """Non-voting nodes when creating the network; they follow ``nodes[validators:]``."""
+        self.permissions = permissions
+        """``zonechain init --permissions`` when creating the network: pilot, none or a file."""
         self.reset = reset
         self.base_port = base_port
         self.timeouts = timeouts
@@ -187,9 +197,11 @@ class Devnet:
             shutil.rmtree(self.directory)
         created = not genesis_path.exists()
         if created:
-            base = find_base_port(self.validators, self.base_port or BASE_PORT_DEFAULT)
+            base = find_base_port(self.validators + self.full_nodes,
+                                  self.base_port or BASE_PORT_DEFAULT)
             init_network(InitOptions(out=self.directory, validators=self.validators,
-                                     base_port=base, force=True))
+                                     full_nodes=self.full_nodes, base_port=base, force=True,
+                                     permissions=self.permissions))
             for node_id in self._node_ids():
                 path = self.directory / node_id / CONFIG_FILE
                 config = load_node_config(path)
@@ -198,8 +210,26 @@ class Devnet:
         return created
 
     def _node_ids(self) -> list[str]:
+        """Validators in genesis order, then the full nodes init wrote after them."""
         genesis = load_genesis(self.directory / GENESIS_FILE)
-        return [validator.name for validator in genesis.validators]
+        names = [validator.name for validator in genesis.validators]
+        index = len(names)
+        while (self.directory / f"node{index}" / CONFIG_FILE).is_file():
+            names.append(f"node{index}")
+            index += 1
+        return names
+
+    def add_full_node(self) -> int:
+        """Write one more full node into the network (``add-full-node``); its index.
+
+        It is not started (``start_node``); the running nodes are not told of it:
+        it dials the validators and follows the chain by block sync."""
+        home = add_full_node(AddFullNodeOptions(network=self.directory))
+        path = home / CONFIG_FILE
+        save_node_config(dataclasses.replace(load_node_config(path), consensus=self.timeouts),
+                         path)
+        self.nodes.append(self._describe(home.name))
+        return len(self.nodes) - 1
 
     def _describe(self, node_id: str) -> DevnetNode:
         config: NodeConfig = load_node_config(self.directory / node_id / CONFIG_FILE)
@@ -334,6 +364,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     devnet.add_argument("--validators", type=int, default=VALIDATORS_DEFAULT, metavar="N",
                         help=f"validators when creating the network (default "
                              f"{VALIDATORS_DEFAULT})")
+    devnet.add_argument("--permissions", default="none", metavar="pilot|none|FILE",
+                        help="organisations and zones when creating the network (as "
+                             "`zonechain init --permissions`; default none)")
+    devnet.add_argument("--full-nodes", type=int, default=0, metavar="M",
+                        help="non-voting full nodes when creating the network (default 0)")
     devnet.add_argument("--dir", type=Path, default=DEVNET_DIR_DEFAULT, metavar="D",
                         help=f"network directory (default {DEVNET_DIR_DEFAULT})")
     devnet.add_argument("--reset", action="store_true",
@@ -375,8 +410,11 @@ def run_node(arguments: argparse.Namespace) -> int:
 def run_devnet(arguments: argparse.Namespace) -> int:
     if not 1 <= arguments.validators <= 64:
         raise UserError("--validators must be in 1..64 for a local devnet")
+    if not 0 <= arguments.full_nodes <= FULL_NODES_MAX:
+        raise UserError(f"--full-nodes must be in 0..{FULL_NODES_MAX}")
     devnet = Devnet(arguments.dir, arguments.validators, reset=arguments.reset,
-                    base_port=arguments.base_port)
+                    base_port=arguments.base_port, full_nodes=arguments.full_nodes,
+                    permissions=arguments.permissions)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise _StopRequested
@@ -387,7 +425,7 @@ def run_devnet(arguments: argparse.Namespace) -> int:
         try:
             created = devnet.prepare()
             print(f"{'created' if created else 'reusing'} devnet in {devnet.directory} "
-                  f"({len(devnet.nodes)} validators); starting nodes...", flush=True)
+                  f"({len(devnet.nodes)} nodes); starting nodes...", flush=True)
             devnet.start()
         except DevnetError as error:
             print(f"zonechain devnet: {error}", file=sys.stderr)

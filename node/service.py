@@ -17,6 +17,26 @@ What each call answers (tests/sdk/fake_node.py is the model the SDK is tested ag
                           H's state) and that header's certificate
     StreamBlocks/Events   from a height on, then live as blocks commit; resumable by
                           asking again from the last height seen
+    Simulate              a dry run of one tx on the latest state, as the only tx of
+                          the next block (height latest + 1, time now or later): the
+                          receipt it would get (gas, return data, events, status,
+                          error code + message), or ``valid=false`` with the reason
+                          code a block or the mempool would refuse it for
+                          (bad_nonce, bad_signature, expired...). Runs through the
+                          ledger's executor over an overlay of the committed state:
+                          nothing is written, committed or admitted to the mempool.
+                          An empty signature is an unsigned dry run (every rule but
+                          the signature; the receipt's tx_hash is then that of the
+                          tx with 64 zero signature bytes); a gas limit above
+                          ``SIMULATE_GAS_MAX`` is INVALID_ARGUMENT
+
+Who may read (node/query_auth.py): in a permissioned network, a view call or a
+contract-storage read of a zone whose read policy is not open needs a
+``reader`` signature that the zone's read policy admits; otherwise
+PERMISSION_DENIED with "code: message" naming the rule; a Simulate of a call of
+such a contract likewise (signed, by a sender the read policy admits). Blocks, receipts,
+transactions and event streams are consensus data every validator
+organisation holds and stay open (docs/GOVERNANCE.md, "Who may read").
 
 Doors: every request is parsed from raw bytes here (identity deserializers),
 so bytes that are not valid protobuf, a wrong-sized hash or address, or a
@@ -25,27 +45,42 @@ naming the field; a request over ``CLIENT_MESSAGE_BYTES_MAX`` is refused by
 grpc with RESOURCE_EXHAUSTED, as is a batch over ``SUBMIT_BATCH_TXS_MAX`` or a
 stream beyond ``STREAMS_MAX``; a height this node cannot serve is
 OUT_OF_RANGE. None of these affects other calls: the node keeps serving.
+
+Transport: plaintext by default (loopback devnets); with ``client_tls`` in the
+node config, server-side TLS with that certificate and key (``ClientServer``).
+A certificate or key that does not load stops the node at start
+(``ClientTlsError``), never a silent fallback to plaintext.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
-from zonechain.node.config import HostPort
-from zonechain.node.ledger import QUERY_GAS_MAX
+from zonechain.node.config import ClientTls, HostPort
+from zonechain.node.executor import (
+    BLOCK_GAS_EXCEEDED,
+    BlockEnvironment,
+    Executor,
+    InvalidBlock,
+    static_fault,
+)
+from zonechain.node.ledger import QUERY_GAS_MAX, Ledger
 from zonechain.node.mempool import MempoolRejection
+from zonechain.node.query_auth import ReadRefused, check_read, check_simulation
 from zonechain.node.state.proof import hash_value
 from zonechain.node.types.block import Block
 from zonechain.node.types.errors import MalformedMessage, MessageTooLarge
 from zonechain.node.types.hashing import ZERO_HASH
-from zonechain.node.types.limits import BLOCK_BYTES_MAX, TX_BYTES_MAX
+from zonechain.node.types.limits import BLOCK_BYTES_MAX, SIGNATURE_BYTES, TX_BYTES_MAX
 from zonechain.node.types.receipt import Receipt
 from zonechain.node.types.transaction import SignedTransaction
 from zonechain.proto import services_pb2, types_pb2
@@ -83,6 +118,11 @@ QUERY_TIMEOUT_S: Final = 30.0
 """A view call waits at most this long for the query thread (a block being
 executed holds the ledger; QUERY_GAS_MAX bounds the call itself)."""
 
+SIMULATE_GAS_MAX: Final = QUERY_GAS_MAX
+"""A dry run costs its sender nothing (no nonce, no block space), so like a view
+call it may run at most this much gas; a tx above it is refused, not cut short,
+so that every answer is the one the real execution would give."""
+
 STATE_KEY_BYTES_MAX: Final = 1024
 """Longest state key a client may ask for: above every key layout in vm/state.py."""
 
@@ -111,6 +151,7 @@ class ClientService:
             "Query": unary(self.query),
             "StreamBlocks": stream_out(self.stream_blocks),
             "StreamEvents": stream_out(self.stream_events),
+            "Simulate": unary(self.simulate),
         })
 
     def _refuse(self, context: grpc.ServicerContext, code: grpc.StatusCode,
@@ -221,6 +262,7 @@ class ClientService:
 
     def query(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         request = self._parse(services_pb2.QueryRequest, data, context)
+        self._check_reader(request, context)
         kind = request.WhichOneof("query")
         if kind == "view_call":
             return self._view_call(request, context).SerializeToString()
@@ -229,6 +271,14 @@ class ClientService:
         self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT,
                      "query: set either state_key or view_call")
         raise AssertionError("abort returned")
+
+    def _check_reader(self, request: services_pb2.QueryRequest,
+                      context: grpc.ServicerContext) -> None:
+        """The zone read guard (node/query_auth.py): PERMISSION_DENIED naming the rule."""
+        try:
+            check_read(self.node.store, request, self.node.chain_id, self.node.now_ms())
+        except ReadRefused as refusal:
+            self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, str(refusal))
 
     def _view_call(self, request: services_pb2.QueryRequest,
                    context: grpc.ServicerContext) -> services_pb2.QueryResponse:
@@ -324,6 +374,52 @@ class ClientService:
         response.header.CopyFrom(block.header.to_proto())
         response.commit.CopyFrom(commit.to_proto())
 
+    # ---- Simulate ----------------------------------------------------------------------------
+
+    def simulate(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        request = self._parse(services_pb2.SimulateRequest, data, context)
+        if not request.HasField("tx"):
+            self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "tx: missing")
+        wire = request.tx
+        signed_run = bool(wire.signature)
+        if not signed_run:
+            wire = types_pb2.SignedTransaction()
+            wire.CopyFrom(request.tx)
+            wire.signature = bytes(SIGNATURE_BYTES)
+        signed = self._transaction(wire.SerializeToString(), context)
+        if signed.tx.gas_limit > SIMULATE_GAS_MAX:
+            self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT,
+                         f"tx.gas_limit: a dry run may use at most {SIMULATE_GAS_MAX} gas, "
+                         f"got {signed.tx.gas_limit}")
+        try:  # a dry run's return data is a read of the contract (node/query_auth.py)
+            check_simulation(self.node.store, signed, signed_run)
+        except ReadRefused as refusal:
+            self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, str(refusal))
+        node = self.node
+        ledger = node.ledger
+
+        def run() -> services_pb2.SimulateResponse:
+            return simulate_transaction(ledger, signed, node.now_ms(),
+                                        check_signature=signed_run,
+                                        tip_time_ms=self._tip_time_ms)
+
+        try:
+            response = node.run_query(run).result(QUERY_TIMEOUT_S)
+        except futures.TimeoutError:
+            self._refuse(context, grpc.StatusCode.DEADLINE_EXCEEDED, "the simulation timed out")
+            raise
+        except RuntimeError as problem:  # the node is stopping
+            self._refuse(context, grpc.StatusCode.UNAVAILABLE, str(problem))
+            raise
+        return response.SerializeToString()
+
+    def _tip_time_ms(self, height: int) -> int:
+        """The time of block ``height`` (0: genesis time), which the next block must pass."""
+        pair = self.node.block_at(height) if height > 0 else None
+        if pair is None:
+            return self.node.ledger.genesis.time_ms
+        return pair[0].header.time_ms
+
     # ---- streams -----------------------------------------------------------------------------
 
     def _open_stream(self, context: grpc.ServicerContext) -> None:
@@ -389,6 +485,49 @@ def _events_of(block: Block, receipts: list[Receipt],
                 event=event.to_proto()).SerializeToString()
 
 
+class _UnsignedExecutor(Executor):
+    """The ledger's executor less the signature rule: an unsigned dry run."""
+
+    def verify_signatures(self, txs: Sequence[SignedTransaction]) -> None:
+        gas_total = 0
+        for index, signed in enumerate(txs):
+            fault = static_fault(signed, self.chain_id, gas_max=self.block_gas_max)
+            if fault is not None:
+                raise InvalidBlock(fault.code, fault.message, index)
+            gas_total += signed.tx.gas_limit
+            if gas_total > self.block_gas_max:
+                raise InvalidBlock(BLOCK_GAS_EXCEEDED, "the gas limit exceeds a block's", index)
+
+
+def simulate_transaction(
+    ledger: Ledger, signed: SignedTransaction, now_ms: int, *, check_signature: bool = True,
+    tip_time_ms: Callable[[int], int] | None = None,
+) -> services_pb2.SimulateResponse:
+    """Execute ``signed`` as the only tx of block latest + 1, over the committed state.
+
+    The executor runs over its own overlay of the store and its writes are dropped:
+    nothing reaches the store, the state tree or the mempool. Run it on a thread with
+    the VM's stack (``Node.run_query``).
+    """
+    with ledger._lock:  # the VM and the tip are shared with block execution
+        height = ledger.height
+        earliest = (tip_time_ms(height) if tip_time_ms is not None else 0) + 1
+        env = BlockEnvironment(ledger.chain_id, height + 1, max(now_ms, earliest))
+        executor = ledger.executor
+        if not check_signature:
+            executor = _UnsignedExecutor(
+                executor.vm, executor.chain_id, block_gas_max=executor.block_gas_max,
+                zone_policy=executor.zone_policy, governance=executor.governance)
+        try:
+            receipts, _, _ = executor.execute_transactions(env, (signed,), ledger.store)
+        except InvalidBlock as invalid:
+            return services_pb2.SimulateResponse(
+                height=height, valid=False, error_code=invalid.code,
+                error_message=invalid.message)
+    return services_pb2.SimulateResponse(height=height, valid=True,
+                                         receipt=receipts[0].to_proto())
+
+
 def _range_message(height: int, newest: int, latest: int, prove: bool) -> str:
     if newest < 0:
         return "no height is provable yet (the first block has not committed)"
@@ -397,16 +536,48 @@ def _range_message(height: int, newest: int, latest: int, prove: bool) -> str:
             f"({what}; latest committed {latest})")
 
 
+class ClientTlsError(OSError):
+    """The client service's TLS certificate or key cannot be read or does not load."""
+
+
+def server_credentials(tls: ClientTls) -> grpc.ServerCredentials:
+    """gRPC server credentials from ``tls``'s PEM files (no client certificate asked)."""
+    try:
+        certificate = tls.certificate.read_bytes()
+        key = tls.key.read_bytes()
+    except OSError as error:
+        raise ClientTlsError(f"client TLS: cannot read {error.filename}: "
+                             f"{error.strerror}") from None
+    # Load both here: grpc only parses them in its C core, where a bad file
+    # would surface late and without the file's name.
+    try:
+        public_key = x509.load_pem_x509_certificate(certificate).public_key()
+    except ValueError:
+        raise ClientTlsError(f"client TLS: {tls.certificate} is not a PEM certificate") from None
+    try:
+        private_key = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError):
+        raise ClientTlsError(f"client TLS: {tls.key} is not an unencrypted PEM "
+                             "private key") from None
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if private_key.public_key().public_bytes(*spki) != public_key.public_bytes(*spki):
+        raise ClientTlsError(f"client TLS: {tls.key} is not the key of {tls.certificate}")
+    return grpc.ssl_server_credentials([(key, certificate)])
+
+
 class ClientServer:
-    """The gRPC server of the client service on ``listen`` (plaintext, loopback by default)."""
+    """The gRPC server of the client service on ``listen``: plaintext, or TLS with ``tls``."""
 
     def __init__(self, node: Node, listen: HostPort,
-                 make_service: Callable[[Node], ClientService] = ClientService) -> None:
+                 make_service: Callable[[Node], ClientService] = ClientService,
+                 tls: ClientTls | None = None) -> None:
         self.service = make_service(node)
         self._listen = listen
+        self._tls = tls
         self._server: grpc.Server | None = None
 
     def start(self) -> int:
+        credentials = None if self._tls is None else server_credentials(self._tls)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=CLIENT_WORKERS,
                                        thread_name_prefix="client"),
@@ -417,7 +588,8 @@ class ClientServer:
             maximum_concurrent_rpcs=CLIENT_WORKERS * 2,
         )
         try:
-            port = server.add_insecure_port(str(self._listen))
+            port = (server.add_insecure_port(str(self._listen)) if credentials is None
+                    else server.add_secure_port(str(self._listen), credentials))
         except RuntimeError as error:
             raise OSError(f"client service cannot listen on {self._listen}: {error}") from None
         if port == 0:

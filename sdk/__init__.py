@@ -41,6 +41,7 @@ The in-process test harness for contract authors is ``zonechain.sdk.testing``.
 
 from __future__ import annotations
 
+from zonechain.sdk import governance
 from zonechain.sdk.aio import AsyncClient
 from zonechain.sdk.client import Client, RetryPolicy
 from zonechain.sdk.contract import (
@@ -48,6 +49,7 @@ from zonechain.sdk.contract import (
     CallOutcome,
     Contract,
     DecodedEvent,
+    SimulatedCall,
     deploy,
     deploy_async,
 )
@@ -75,11 +77,18 @@ from zonechain.sdk.errors import (
     WrongPassphrase,
     ZonechainError,
 )
+from zonechain.sdk.governance import (
+    GovernanceResult,
+    ProposalView,
+    build_approval,
+    build_proposal,
+)
 from zonechain.sdk.keys import Key, load_key, save_key
 from zonechain.sdk.responses import (
     BlockInfo,
     EventRecord,
     QueryResult,
+    Simulation,
     StateValue,
     Status,
     SubmitResult,
@@ -106,6 +115,7 @@ __all__ = [
     "ContractError",
     "DecodedEvent",
     "EventRecord",
+    "GovernanceResult",
     "InvalidRequest",
     "InvalidTransaction",
     "Key",
@@ -117,10 +127,13 @@ __all__ = [
     "NotFound",
     "OutOfGas",
     "PermissionDenied",
+    "ProposalView",
     "QueryFailed",
     "QueryResult",
     "RequestRejected",
     "RetryPolicy",
+    "SimulatedCall",
+    "Simulation",
     "StateValue",
     "Status",
     "SubmitResult",
@@ -134,11 +147,14 @@ __all__ = [
     "Verifier",
     "WrongPassphrase",
     "ZonechainError",
+    "build_approval",
     "build_call",
     "build_deploy",
+    "build_proposal",
     "deploy",
     "deploy_async",
     "deployed_address",
+    "governance",
     "load_key",
     "save_key",
     "to_address",

@@ -19,6 +19,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,7 @@ import grpc
 import grpc.aio
 
 from zonechain.node.accounts import account_key
+from zonechain.node.query_auth import sign_query
 from zonechain.node.types.receipt import Receipt
 from zonechain.node.types.transaction import SignedTransaction, Transaction
 from zonechain.proto import services_pb2, services_pb2_grpc
@@ -68,6 +70,7 @@ from zonechain.sdk.responses import (
     BlockInfo,
     EventRecord,
     QueryResult,
+    Simulation,
     StateValue,
     Status,
     SubmitResult,
@@ -94,9 +97,11 @@ class AsyncClient:
         self, endpoints: str | Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None, tls_root_cert: bytes | str | Path | None = None,
         verifier: Verifier | None = None, chain_id: str | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, key: Key | None = None,
     ) -> None:
         self.endpoints = check_endpoints(endpoints)
+        self.key = key
+        """The reader key that signs queries by default (``Client.key``)."""
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self.verifier = verifier
@@ -199,18 +204,37 @@ class AsyncClient:
 
     async def query(self, contract: bytes | str, method: str, args: bytes = b"", *,
                     height: int | None = None, gas_limit: int = VIEW_CALL_GAS_LIMIT,
-                    timeout_s: float | None = None) -> QueryResult:
-        request = responses.view_call_request(
-            to_address(contract, "contract"), method, args, height, gas_limit)
+                    timeout_s: float | None = None, key: Key | None = None) -> QueryResult:
+        request = await self._signed_query(responses.view_call_request(
+            to_address(contract, "contract"), method, args, height, gas_limit), key)
         response = await self._invoke("Query", request, idempotent=True, timeout_s=timeout_s)
         return _query_result(response)
 
+    async def simulate(self, tx: SignedTransaction | Transaction, *,
+                       timeout_s: float | None = None) -> Simulation:
+        """``Client.simulate``: a dry run on the latest state; nothing is committed."""
+        request = responses.simulate_request(tx)
+        response = await self._invoke("Simulate", request, idempotent=True,
+                                      timeout_s=timeout_s)
+        return responses.simulation_from_proto(response)
+
     async def read_state(self, key: bytes, *, height: int | None = None, prove: bool = False,
-                         verify: bool = False, timeout_s: float | None = None) -> StateValue:
+                         verify: bool = False, timeout_s: float | None = None,
+                         reader: Key | None = None) -> StateValue:
         _check_verify(self.verifier, verify)
-        request = responses.state_key_request(key, height, prove or verify)
+        request = await self._signed_query(
+            responses.state_key_request(key, height, prove or verify), reader)
         response = await self._invoke("Query", request, idempotent=True, timeout_s=timeout_s)
         return _state_value(response, key, self.verifier if verify else None)
+
+    async def _signed_query(self, request: services_pb2.QueryRequest,
+                            key: Key | None) -> services_pb2.QueryRequest:
+        """``Client._signed_query``: signed by ``key`` or the client's key, if any."""
+        signer = key or self.key
+        if signer is None:
+            return request
+        return sign_query(request, signer.private_key, await self.chain_id(),
+                          time.time_ns() // 1_000_000)
 
     async def account_nonce(self, address: bytes | str, *,
                             timeout_s: float | None = None) -> int:

@@ -4,9 +4,10 @@
     zonechain keys show NAME [--dir D]
     zonechain deploy PATH --key K --zone Z [--init-args JSON] [--abi F]
     zonechain call CONTRACT METHOD [ARGS_JSON] --abi F --key K --zone Z
-    zonechain query CONTRACT METHOD [ARGS_JSON] --abi F [--prove --genesis G]
+    zonechain query CONTRACT METHOD [ARGS_JSON] --abi F [--key K] [--prove --genesis G]
     zonechain tx HASH
     zonechain events CONTRACT --abi F [--from-height H | --cursor C] [--follow]
+    zonechain governance propose|approve|show|list ...   (sdk/governance_cli.py)
 
 Common options: ``--node host:port`` (repeatable; default ``$ZONECHAIN_NODES``,
 comma-separated, else the first devnet node's client port), ``--tls-ca FILE``,
@@ -25,6 +26,8 @@ Guarantees:
   broken; 4 verification failed; 130 interrupted.
 - No traceback for any of these: one line on stderr (``zonechain CMD: ...``)
   and, with ``--json``, an ``{"error": ...}`` object on stdout.
+- ``--key`` also takes an account file that ``zonechain init`` wrote
+  (DIR/accounts/NAME.key, unencrypted: devnet accounts); no passphrase is asked.
 - A private key is never printed; passphrases come from the terminal
   (getpass) or, for scripts, from the environment variable ``--passphrase-env``.
 
@@ -52,7 +55,14 @@ from typing import Any, Final
 
 from zonechain.contracts.abi import INTEGER_RANGES, AbiType, ContractAbi, Method
 from zonechain.node.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
-from zonechain.node.config import GenesisError, load_genesis, parse_host_port
+from zonechain.node.config import KEY_FILE_TYPE as INIT_KEY_FILE_TYPE
+from zonechain.node.config import (
+    ConfigError,
+    GenesisError,
+    load_genesis,
+    load_key_seed,
+    parse_host_port,
+)
 from zonechain.node.init_cli import BASE_PORT_DEFAULT, CLIENT_PORT_OFFSET
 from zonechain.node.types.address import account_address, format_address
 from zonechain.node.types.receipt import Receipt
@@ -169,6 +179,9 @@ def register(subparsers: Any) -> None:
     tx.add_argument("hash", help="transaction hash (64 hex digits)")
     tx.set_defaults(handler=_guarded(run_tx))
     _register_events(subparsers, network)
+    from zonechain.sdk.governance_cli import register_governance
+
+    register_governance(subparsers, network)
 
 
 def _network_options() -> argparse.ArgumentParser:
@@ -239,6 +252,11 @@ def _register_query(subparsers: Any, network: argparse.ArgumentParser) -> None:
                             "exists; the view result itself has no proof")
     query.add_argument("--genesis", type=Path, default=None, metavar="G",
                        help=f"genesis file naming the trusted validators (default ${GENESIS_ENV})")
+    query.add_argument("--key", default=None, metavar="K",
+                       help="sign the query as this reader (needed in a zone whose read "
+                            "policy is not open)")
+    query.add_argument("--passphrase-env", metavar="VAR",
+                       help="read the key's passphrase from this environment variable")
     query.set_defaults(handler=_guarded(run_query))
 
 
@@ -491,8 +509,35 @@ def load_signer(arguments: argparse.Namespace) -> Key:
     path = key_path(arguments.key)
     if not path.is_file():
         raise KeyFileError(f"{path}: no such key file (create one: zonechain keys new NAME)")
+    account = _init_account_key(path)
+    if account is not None:
+        return account
     passphrase = read_passphrase(arguments.passphrase_env, f"Passphrase for {path.name}: ")
     return load_key(path, passphrase)
+
+
+def _init_account_key(path: Path) -> Key | None:
+    """The key of an account file ``zonechain init`` wrote (DIR/accounts/NAME.key), else None.
+
+    Those files are unencrypted (mode 0600, like the validator keys): a devnet's
+    accounts, never a business's key. Anything else is left to ``load_key``.
+    """
+    try:
+        if path.stat().st_size > KEY_FILE_BYTES_MAX:
+            return None
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("type") != INIT_KEY_FILE_TYPE:
+        return None
+    try:
+        seed, public_key = load_key_seed(path)
+    except ConfigError as error:
+        raise KeyFileError(str(error)) from None
+    key = Key.from_seed(seed)
+    if key.public_key != public_key:
+        raise KeyFileError(f"{path}: the seed does not give the stored public key")
+    return key
 
 
 # --- connecting -----------------------------------------------------------------------------
@@ -597,7 +642,9 @@ def run_query(arguments: argparse.Namespace) -> int:
     args, kwargs = method_arguments(method, arguments.args)
     _, encoded = encode_call(abi, method.name, args, kwargs)
     verifier = _verifier(arguments) if arguments.prove else None
+    reader = load_signer(arguments) if arguments.key else None
     with connect(arguments, verifier) as client:
+        client.key = reader  # signs the view call and the proven read of the contract record
         height = _proven_height(client, address) if verifier is not None else None
         answer = client.query(address, method.name, encoded)
     result = value_to_json(method.returns, decode_result(method, answer.return_data))

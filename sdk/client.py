@@ -34,8 +34,22 @@ height seen. After a submit ``Timeout`` the nonce stays allocated (the
 transaction may be in a mempool); if it never arrived, later transactions
 wait behind the gap until ``nonce_manager(key).resync()``.
 
-The service has no dry-run RPC, so there is no ``simulate``: read-only methods
-run through ``query`` (a view call), and state-changing ones only by a transaction.
+``simulate(tx)`` dry-runs a signed or unsigned transaction on the node's latest
+state (the ``Simulate`` RPC) and returns a ``Simulation``: the receipt it would
+get (gas, return data, events, status) or why it is invalid. Nothing is
+committed and nothing enters a mempool, so it is idempotent and retried like a
+read; it allocates no nonce.
+
+Signed reads: ``Client(..., key=reader)`` (or ``query(..., key=)`` /
+``read_state(..., reader=)``) signs each ``Query`` with the reader's key
+(node/query_auth.py: chain id, client time, every request field). A zone whose
+read policy is not open refuses unsigned reads and non-members with
+``Unauthorized`` naming the rule; open zones need no key.
+
+Governance: ``propose(key, action)`` / ``approve(key, id)`` send the
+transactions of sdk/governance.py with managed nonces and return a
+``GovernanceResult`` (proposal id, whether it executed); ``proposal(id)`` /
+``proposals()`` read the proposal records as raw state keys (``Query``).
 
 A Client is safe to share between threads (gRPC channels are thread-safe;
 the endpoint cursor and nonce managers are lock-protected).
@@ -54,6 +68,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import grpc
 
 from zonechain.node.accounts import AccountRecord, account_key
+from zonechain.node.query_auth import sign_query
 from zonechain.node.types.receipt import Receipt
 from zonechain.node.types.transaction import SignedTransaction, Transaction
 from zonechain.proto import services_pb2, services_pb2_grpc
@@ -70,11 +85,24 @@ from zonechain.sdk.errors import (
     receipt_error,
     translate_rpc_error,
 )
+from zonechain.sdk.governance import (
+    NEXT_PROPOSAL_ID_KEY,
+    PROPOSAL_LIFETIME_DEFAULT,
+    Action,
+    GovernanceResult,
+    ProposalView,
+    build_approval,
+    build_proposal,
+    decode_next_id,
+    decode_proposal,
+    proposal_key,
+)
 from zonechain.sdk.keys import Key
 from zonechain.sdk.responses import (
     BlockInfo,
     EventRecord,
     QueryResult,
+    Simulation,
     StateValue,
     Status,
     SubmitResult,
@@ -87,6 +115,7 @@ from zonechain.sdk.transactions import (
     build_deploy,
     to_address,
 )
+from zonechain.sdk.trust import ChainSource
 from zonechain.sdk.verify import Verifier
 
 if TYPE_CHECKING:
@@ -157,9 +186,11 @@ class Client:
         self, endpoints: str | Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None, tls_root_cert: bytes | str | Path | None = None,
         verifier: Verifier | None = None, chain_id: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = time.sleep, key: Key | None = None,
     ) -> None:
         self.endpoints = check_endpoints(endpoints)
+        self.key = key
+        """The reader key that signs queries (``query``/``read_state``) by default."""
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self.verifier = verifier
@@ -265,24 +296,39 @@ class Client:
 
     def query(self, contract: bytes | str, method: str, args: bytes = b"", *,
               height: int | None = None, gas_limit: int = VIEW_CALL_GAS_LIMIT,
-              timeout_s: float | None = None) -> QueryResult:
+              timeout_s: float | None = None, key: Key | None = None) -> QueryResult:
         """Run read-only ``method`` against the state after ``height`` (None: latest).
 
         View calls cannot be proven (the proof covers state keys); for a verified
         read use ``read_state(..., verify=True)``. A failed call raises QueryFailed.
+        ``key`` (default: the client's) signs the query, as a zone whose read
+        policy is not open requires; a refusal is ``Unauthorized``.
         """
-        request = responses.view_call_request(
-            to_address(contract, "contract"), method, args, height, gas_limit)
+        request = self._signed_query(responses.view_call_request(
+            to_address(contract, "contract"), method, args, height, gas_limit), key)
         response = self._invoke("Query", request, idempotent=True, timeout_s=timeout_s)
         return _query_result(response)
 
     def read_state(self, key: bytes, *, height: int | None = None, prove: bool = False,
-                   verify: bool = False, timeout_s: float | None = None) -> StateValue:
-        """The raw value of a state key; ``verify=True`` checks it with ``self.verifier``."""
+                   verify: bool = False, timeout_s: float | None = None,
+                   reader: Key | None = None) -> StateValue:
+        """The raw value of a state key; ``verify=True`` checks it with ``self.verifier``.
+
+        ``reader`` (default: the client's ``key``) signs the query (see ``query``).
+        """
         _check_verify(self.verifier, verify)
-        request = responses.state_key_request(key, height, prove or verify)
+        request = self._signed_query(responses.state_key_request(key, height, prove or verify),
+                                     reader)
         response = self._invoke("Query", request, idempotent=True, timeout_s=timeout_s)
-        return _state_value(response, key, self.verifier if verify else None)
+        return _state_value(response, key, self.verifier if verify else None, source=self)
+
+    def _signed_query(self, request: services_pb2.QueryRequest,
+                      key: Key | None) -> services_pb2.QueryRequest:
+        """``request`` signed by ``key`` or the client's key (node/query_auth.py); as is if none."""
+        signer = key or self.key
+        if signer is None:
+            return request
+        return sign_query(request, signer.private_key, self.chain_id, time.time_ns() // 1_000_000)
 
     def account_nonce(self, address: bytes | str, *, timeout_s: float | None = None) -> int:
         """The nonce the account's next transaction must carry (committed state)."""
@@ -304,6 +350,14 @@ class Client:
             contract=b"" if contract is None else to_address(contract, "contract"))
         for message in self._stream("StreamEvents", request, timeout_s):
             yield responses.event_from_proto(message)
+
+    def simulate(self, tx: SignedTransaction | Transaction, *,
+                 timeout_s: float | None = None) -> Simulation:
+        """Dry-run ``tx`` (signed, or unsigned: every rule but the signature) on the latest
+        state as the next block's only tx. Nothing is committed or admitted to a mempool."""
+        request = responses.simulate_request(tx)
+        response = self._invoke("Simulate", request, idempotent=True, timeout_s=timeout_s)
+        return responses.simulation_from_proto(response)
 
     def _stream(self, method: str, request: Any, timeout_s: float | None) -> Iterator[Any]:
         index = self._endpoint_order()[0]
@@ -430,6 +484,50 @@ class Client:
             chain_id=chain_id, sender=key, nonce=nonce, code=code, init_args=init_args,
             zone=zone, gas_limit=gas_limit), timeout_s)
 
+    # --- governance (sdk/governance.py builds the actions) -------------------------------
+
+    def propose(self, key: Key, action: Action, *, expiry_height: int | None = None,
+                lifetime_blocks: int = PROPOSAL_LIFETIME_DEFAULT,
+                timeout_s: float = DEFAULT_WAIT_TIMEOUT_S) -> GovernanceResult:
+        """Propose ``action`` (it counts as ``key``'s approval); wait for the receipt.
+
+        ``expiry_height`` defaults to the node's height + ``lifetime_blocks``. A
+        refusal (not a member, bad expiry, the action's precondition) raises a
+        ``TransactionFailed`` whose ``receipt.error_code`` is the governance code.
+        """
+        expiry = (self.status().height + lifetime_blocks if expiry_height is None
+                  else expiry_height)
+        chain_id = self.chain_id
+        receipt = self._transact(key, lambda nonce: build_proposal(
+            chain_id=chain_id, sender=key, nonce=nonce, action=action,
+            expiry_height=expiry), timeout_s)
+        return GovernanceResult.from_receipt(receipt)
+
+    def approve(self, key: Key, proposal_id: int, *,
+                timeout_s: float = DEFAULT_WAIT_TIMEOUT_S) -> GovernanceResult:
+        """Approve proposal ``proposal_id``; ``executed`` says whether this approval ran it."""
+        chain_id = self.chain_id
+        receipt = self._transact(key, lambda nonce: build_approval(
+            chain_id=chain_id, sender=key, nonce=nonce, proposal_id=proposal_id), timeout_s)
+        return GovernanceResult.from_receipt(receipt)
+
+    def proposal(self, proposal_id: int, *, height: int | None = None,
+                 timeout_s: float | None = None) -> ProposalView | None:
+        """Proposal ``proposal_id`` as stored at ``height`` (None: latest), or None."""
+        value = self.read_state(proposal_key(proposal_id), height=height, timeout_s=timeout_s)
+        return None if value.value is None else decode_proposal(value.value, value.height)
+
+    def proposals(self, *, height: int | None = None,
+                  timeout_s: float | None = None) -> list[ProposalView]:
+        """Every proposal ever made, in id order, all read at one height."""
+        counter = self.read_state(NEXT_PROPOSAL_ID_KEY, height=height, timeout_s=timeout_s)
+        found = []
+        for proposal_id in range(1, decode_next_id(counter.value)):
+            view = self.proposal(proposal_id, height=counter.height, timeout_s=timeout_s)
+            if view is not None:
+                found.append(view)
+        return found
+
     def _transact(self, key: Key, make: Callable[[int], Transaction], timeout_s: float) -> Receipt:
         manager = self.nonce_manager(key)
         for attempt in range(2):
@@ -524,11 +622,12 @@ def _check_verify(verifier: Verifier | None, verify: bool) -> None:
 
 
 def _state_value(response: services_pb2.QueryResponse, key: bytes,
-                 verifier: Verifier | None) -> StateValue:
+                 verifier: Verifier | None, source: ChainSource | None = None) -> StateValue:
+    """The answer as a StateValue; verified (following set changes through ``source``)."""
     if response.error_code:
         raise QueryFailed(response.error_code, response.error_message)
     value = responses.state_value_from_proto(response, key)
-    return verifier.verify_state(value) if verifier is not None else value
+    return verifier.verify_state(value, source) if verifier is not None else value
 
 
 def _account_nonce(value: StateValue) -> int:

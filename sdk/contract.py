@@ -4,19 +4,28 @@
     token.balance_of(owner)              # readonly in the ABI -> a query, decoded result
     outcome = token.transfer(to, 100)    # state-changing -> sign, submit, wait for receipt
     outcome.events                       # decoded events of this contract
+    dry = token.simulate.transfer(to, 100)  # dry run on the latest state: SimulatedCall
+    dry.gas_used, dry.result, dry.events  # nothing committed, no nonce used
 
 Guarantees:
 - Arguments are checked against the ABI BEFORE anything is signed or sent:
   a wrong type, count or range raises ``AbiArgumentError`` naming the method
   and the parameter (``.parameter``). An ``address`` argument may be given as
   20 bytes or as checksummed ``zc...`` text.
-- A readonly method runs as a view call (``Client.query``) and returns the
+- A readonly method runs as a view call (``Client.query``, signed with the
+  proxy's key, else the client's, if either is set) and returns the
   decoded result; a state-changing one is signed with the proxy's key, sent
   with the client's managed nonces, waited for, and returns a ``CallOutcome``
   (receipt, decoded result, decoded events); a failed receipt raises its
   ``TransactionFailed`` subclass (``ContractError`` with code + message).
 - A result or event the ABI cannot decode raises ``NodeError`` (the node, or
   the ABI given, does not match the contract).
+- ``proxy.simulate.NAME(...)`` (or ``proxy.simulate_call("NAME", ...)``) signs
+  the call with the proxy's key and the account's committed nonce and
+  dry-runs it (``Client.simulate``): a ``SimulatedCall`` with the decoded
+  result and events when it succeeds; nothing is sent to a mempool and no
+  managed nonce is allocated. It raises nothing for a failed or invalid
+  call: ``.ok``, ``.simulation.error_code`` and the receipt say what happened.
 - Method names that clash with the proxy's own attributes stay reachable
   through ``proxy.method("name")``.
 
@@ -36,6 +45,7 @@ from zonechain.contracts.abi import AbiError, ContractAbi, Method, load_abi
 from zonechain.node.types.address import format_address, parse_address
 from zonechain.node.types.errors import InvalidAddress
 from zonechain.node.types.receipt import Event, Receipt
+from zonechain.node.types.transaction import SignedTransaction
 from zonechain.sdk.errors import (
     AbiArgumentError,
     InvalidTransaction,
@@ -43,7 +53,8 @@ from zonechain.sdk.errors import (
     abi_argument_error,
 )
 from zonechain.sdk.keys import Key
-from zonechain.sdk.transactions import DEFAULT_GAS_LIMIT, read_code, to_address
+from zonechain.sdk.responses import Simulation
+from zonechain.sdk.transactions import DEFAULT_GAS_LIMIT, build_call, read_code, to_address
 
 if TYPE_CHECKING:
     from zonechain.sdk.aio import AsyncClient
@@ -73,6 +84,45 @@ class CallOutcome:
     @property
     def gas_used(self) -> int:
         return self.receipt.gas_used
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedCall:
+    """A dry-run call: the ``Simulation``, and its result and events decoded by the ABI.
+
+    ``result`` is None unless the call succeeded (``ok``)."""
+
+    simulation: Simulation
+    result: Any
+    events: tuple[DecodedEvent, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.simulation.ok
+
+    @property
+    def gas_used(self) -> int:
+        return self.simulation.gas_used
+
+
+class _Simulator:
+    """``proxy.simulate.NAME(...)``: the dry-run twin of ``proxy.NAME(...)``."""
+
+    def __init__(self, proxy: Contract | AsyncContract) -> None:
+        self._proxy = proxy
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        proxy = self._proxy
+        if name not in proxy.abi.method_names:
+            raise AttributeError(f"contract {proxy.abi.contract!r} has no method {name!r}")
+
+        def invoke(*args: object, **kwargs: object) -> Any:
+            return proxy.simulate_call(name, *args, **kwargs)
+
+        invoke.__name__ = name
+        return invoke
 
 
 def resolve_abi(abi: ContractAbi | str | Path) -> ContractAbi:
@@ -172,6 +222,25 @@ class _ProxyBase:
         return CallOutcome(receipt, decode_result(method, receipt.return_data),
                            decode_events(self.abi, self.address, receipt.events))
 
+    @property
+    def simulate(self) -> Any:
+        """``proxy.simulate.NAME(...)``: a dry run of method NAME (see the module docstring)."""
+        assert isinstance(self, Contract | AsyncContract)
+        return _Simulator(self)
+
+    def _simulated(self, method: Method, simulation: Simulation) -> SimulatedCall:
+        if not simulation.ok or simulation.receipt is None:
+            return SimulatedCall(simulation, None, ())
+        return SimulatedCall(simulation, decode_result(method, simulation.return_data),
+                             decode_events(self.abi, self.address, simulation.events))
+
+    def _dry_run_tx(self, method: Method, encoded: bytes, chain_id: str,
+                    nonce: int) -> SignedTransaction:
+        key, zone = self._signer(method)
+        return key.sign(build_call(chain_id=chain_id, sender=key, nonce=nonce,
+                                   contract=self.address, method=method.name, args=encoded,
+                                   zone=zone, gas_limit=self.gas_limit))
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -207,12 +276,20 @@ class Contract(_ProxyBase):
     def call(self, name: str, *args: object, **kwargs: object) -> Any:
         method, encoded = encode_call(self.abi, name, args, kwargs)
         if method.readonly:
-            result = self.client.query(self.address, name, encoded)
+            result = self.client.query(self.address, name, encoded, key=self.key)
             return decode_result(method, result.return_data)
         key, zone = self._signer(method)
         receipt = self.client.call_contract(key, self.address, name, encoded, zone=zone,
                                             gas_limit=self.gas_limit)
         return self._outcome(method, receipt)
+
+    def simulate_call(self, name: str, *args: object, **kwargs: object) -> SimulatedCall:
+        """Dry-run method ``name`` signed by the proxy's key with its committed nonce."""
+        method, encoded = encode_call(self.abi, name, args, kwargs)
+        key, _ = self._signer(method)
+        signed = self._dry_run_tx(method, encoded, self.client.chain_id,
+                                  self.client.account_nonce(key.address))
+        return self._simulated(method, self.client.simulate(signed))
 
 
 class AsyncContract(_ProxyBase):
@@ -234,12 +311,21 @@ class AsyncContract(_ProxyBase):
     async def call(self, name: str, *args: object, **kwargs: object) -> Any:
         method, encoded = encode_call(self.abi, name, args, kwargs)
         if method.readonly:
-            result = await self.client.query(self.address, name, encoded)
+            result = await self.client.query(self.address, name, encoded, key=self.key)
             return decode_result(method, result.return_data)
         key, zone = self._signer(method)
         receipt = await self.client.call_contract(key, self.address, name, encoded, zone=zone,
                                                   gas_limit=self.gas_limit)
         return self._outcome(method, receipt)
+
+    async def simulate_call(self, name: str, *args: object, **kwargs: object) -> SimulatedCall:
+        """``Contract.simulate_call`` for AsyncClient."""
+        method, encoded = encode_call(self.abi, name, args, kwargs)
+        key, _ = self._signer(method)
+        chain_id = await self.client.chain_id()
+        nonce = await self.client.account_nonce(key.address)
+        signed = self._dry_run_tx(method, encoded, chain_id, nonce)
+        return self._simulated(method, await self.client.simulate(signed))
 
 
 # --- deploy --------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from typing import TypeVar
 from zonechain.node.types.block import Block, BlockHeader
 from zonechain.node.types.commit import Commit
 from zonechain.node.types.errors import MalformedMessage, MessageTooLarge
-from zonechain.node.types.receipt import Event, Receipt
-from zonechain.node.types.transaction import SignedTransaction
-from zonechain.proto import services_pb2
+from zonechain.node.types.receipt import Event, Receipt, ReceiptStatus
+from zonechain.node.types.transaction import SignedTransaction, Transaction
+from zonechain.proto import services_pb2, types_pb2
 from zonechain.sdk.errors import MempoolRejected, NodeError
 from zonechain.vm.encoding import DecodeError
 
@@ -101,6 +101,41 @@ class EventRecord:
     tx_hash: bytes
     event_index: int
     event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """A dry run (``simulate``): what the tx would do as the next block's only tx.
+
+    ``valid`` False: a block or the mempool would refuse the tx (``error_code``:
+    ``bad_nonce``, ``bad_signature``, ``expired``...) and ``receipt`` is None.
+    Otherwise ``receipt`` is the one its execution gives (gas, return data,
+    events, status with its own error code and message). Nothing was committed.
+    """
+
+    height: int
+    """The state it ran on: after this height (as block height + 1)."""
+    valid: bool
+    error_code: str = ""
+    error_message: str = ""
+    receipt: Receipt | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Valid, and its execution succeeded."""
+        return self.receipt is not None and self.receipt.status == ReceiptStatus.SUCCESS
+
+    @property
+    def gas_used(self) -> int:
+        return 0 if self.receipt is None else self.receipt.gas_used
+
+    @property
+    def return_data(self) -> bytes:
+        return b"" if self.receipt is None else self.receipt.return_data
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return () if self.receipt is None else self.receipt.events
 
 
 def convert(call: str, make: Callable[[], T]) -> T:
@@ -203,3 +238,21 @@ def state_key_request(key: bytes, height: int | None, prove: bool) -> services_p
     return services_pb2.QueryRequest(
         height=height or 0, prove=prove, state_key=services_pb2.StateKeyQuery(key=key)
     )
+
+
+def simulate_request(tx: SignedTransaction | Transaction) -> services_pb2.SimulateRequest:
+    """A signed tx as is; an unsigned one with an empty signature (an unsigned dry run)."""
+    if isinstance(tx, SignedTransaction):
+        return services_pb2.SimulateRequest(tx=tx.to_proto())
+    return services_pb2.SimulateRequest(tx=types_pb2.SignedTransaction(tx=tx.to_proto()))
+
+
+def simulation_from_proto(message: services_pb2.SimulateResponse) -> Simulation:
+    if not message.valid:
+        if not message.error_code:
+            raise NodeError("Simulate: an invalid tx without a reason code")
+        return Simulation(message.height, False, message.error_code, message.error_message)
+    if not message.HasField("receipt"):
+        raise NodeError("Simulate: a valid tx without a receipt")
+    receipt = convert("Simulate", lambda: Receipt.from_proto(message.receipt))
+    return Simulation(message.height, True, receipt=receipt)

@@ -9,15 +9,24 @@ and raises ``VerificationFailed`` saying which did not:
 2. the header is for this chain and for ``value.height + 1`` (docs/PROTOCOL.md
    state-root rule: header H+1 carries the state root after block H);
 3. the certificate is for that header (same height, block hash = header hash);
-4. the header names the trusted validator set (``validator_set_hash``);
+4. the header names the validator set in force at its height, as followed
+   from genesis through the governed validator-set changes by the
+   light-client trust chain (``zonechain.sdk.trust.TrustChain``: each change
+   read from the certified blocks and receipts that executed it, checked
+   against headers the previous set certified);
 5. the certificate is signed by more than 2/3 of that set's voting power
    (``zonechain.node.consensus.certificate.verify_commit``);
 6. the proof (``zonechain.node.state.proof``) shows that under the header's
    ``last_state_root`` the key holds exactly ``value.value`` (or is absent).
 
-Limit: the trusted set is the genesis set. Once governance changes the
-validator set, step 4 fails with a clear message; following validator-set
-changes (light-client skipping verification) is not built yet.
+Following a change fetches blocks, receipts and a proposal record (a hint),
+so it needs a ``source`` (``verify_state(value, source=client)``;
+``Client.read_state(..., verify=True)`` passes itself). The trusted sets are
+cached in the Verifier (thread-safe), so only reads past the last trusted
+height fetch anything: one ``get_block`` hint for the new height, plus
+O(log n) blocks and the receipts of two blocks per set change. Without a
+source, a read whose header is signed by a set not yet followed fails with a
+clear message. The trust assumption is the one of sdk/trust.py.
 """
 
 from __future__ import annotations
@@ -25,22 +34,22 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from zonechain.node.consensus.certificate import verify_commit
-from zonechain.node.consensus.errors import InvalidCommit
 from zonechain.node.consensus.validators import Validator, ValidatorSet
-from zonechain.node.state.proof import ProofError, decode_proof, verify_proof
 from zonechain.sdk.errors import VerificationFailed
 from zonechain.sdk.responses import StateValue
+from zonechain.sdk.trust import ChainSource, TrustChain, check_proof
 
 
 class Verifier:
     """Checks proofs against headers certified by the trusted validator set."""
 
-    __slots__ = ("chain_id", "validators")
+    __slots__ = ("chain_id", "trust", "validators")
 
-    def __init__(self, chain_id: str, validators: ValidatorSet) -> None:
+    def __init__(self, chain_id: str, validators: ValidatorSet, *,
+                 initial_height: int = 1) -> None:
         self.chain_id = chain_id
-        self.validators = validators
+        self.validators = validators  # the genesis set; trust.changes: the sets followed since
+        self.trust = TrustChain(chain_id, validators, initial_height=initial_height)
 
     @classmethod
     def from_public_keys(
@@ -49,28 +58,14 @@ class Verifier:
         """A verifier trusting validators given as (32-byte public key, voting power)."""
         return cls(chain_id, ValidatorSet(Validator(key, power) for key, power in keys_and_powers))
 
-    def verify_state(self, value: StateValue) -> StateValue:
+    def verify_state(self, value: StateValue, source: ChainSource | None = None) -> StateValue:
         """``value`` marked verified, or VerificationFailed (see the module docstring)."""
         header, commit = value.header, value.commit
         if header is None or commit is None or not value.proof:
             raise VerificationFailed("the node sent no header, certificate or proof to check")
-        if header.chain_id != self.chain_id:
-            raise VerificationFailed(f"header is for chain {header.chain_id!r}, "
-                                     f"expected {self.chain_id!r}")
         if header.height != value.height + 1:
             raise VerificationFailed(f"a value after height {value.height} is proven by header "
                                      f"{value.height + 1}, got header {header.height}")
-        if commit.height != header.height or commit.block_hash != header.hash:
-            raise VerificationFailed("the commit certificate is not for the header sent")
-        if header.validator_set_hash != self.validators.hash:
-            raise VerificationFailed("the header names a validator set other than the trusted "
-                                     "(genesis) set; following set changes is not supported")
-        try:
-            verify_commit(commit, self.validators, self.chain_id)
-        except InvalidCommit as error:
-            raise VerificationFailed(f"commit certificate: {error}") from None
-        try:
-            verify_proof(header.last_state_root, value.key, value.value, decode_proof(value.proof))
-        except ProofError as error:
-            raise VerificationFailed(f"state proof: {error}") from None
+        self.trust.verify_header(header, commit, source)
+        check_proof(header, value, f"key {value.key.hex()}")
         return dataclasses.replace(value, verified=True)

@@ -202,7 +202,7 @@ def drive(target: Target, flows: list[Flow], load: Load, clock: Callable[[], flo
 def _send_due(target: Target, driver: FlowDriver, load: Load, record: RunRecord, now: float,
               clock: Callable[[], float]) -> None:
     due = load.due(now) if isinstance(load, OpenLoopSchedule) else load.due(
-        len(driver.in_flight))
+        len(driver.in_flight) - _settling(target))
     while due > 0:
         batch: list[SignedTransaction] = []
         while len(batch) < min(due, SUBMIT_BATCH_MAX):
@@ -224,6 +224,12 @@ def _send_due(target: Target, driver: FlowDriver, load: Load, record: RunRecord,
             else:
                 record.rejected[reason] += 1
                 driver.rejected(tx.hash)
+
+
+def _settling(target: Target) -> int:
+    """Txs committed but not yet reported (a network target still fetching receipts)."""
+    settling = getattr(target, "settling", None)  # optional: only network targets have it
+    return int(settling()) if settling is not None else 0
 
 
 def _idle(target: Target, load: Load, now: float) -> None:

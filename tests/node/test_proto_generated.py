@@ -38,6 +38,7 @@ def test_services_declare_the_expected_methods() -> None:
         "Query": (False, False),
         "StreamBlocks": (False, True),
         "StreamEvents": (False, True),
+        "Simulate": (False, False),
     }
     peer = services_pb2.DESCRIPTOR.services_by_name["Peer"]
     assert {m.name for m in peer.methods} == {

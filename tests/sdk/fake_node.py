@@ -13,6 +13,8 @@ loopback port (port 0: the OS picks) with a ClientServicer backed by
   ``transfer`` fails with ``aborted: insufficient balance`` when the sender
   is short, a gas limit below ``GAS_PER_CALL`` gives ``out_of_gas``, and the
   zone ``closed`` is refused by policy (REJECTED, ``zone_closed``);
+- ``Simulate``: the tx executed on the current state, which is then restored
+  (``bad_nonce`` / ``wrong_chain`` for an invalid one; empty signature = unsigned);
 - state (accounts' nonces, token balances) kept per height, with root and
   Merkle proofs from zonechain.node.state.reference, served for height H with
   header H+1 (the state-root rule of docs/PROTOCOL.md).
@@ -37,7 +39,8 @@ import grpc
 from zonechain.contracts.abi import ContractAbi, load_abi
 from zonechain.node.accounts import AccountRecord, account_key
 from zonechain.node.consensus.validators import Validator, ValidatorSet
-from zonechain.node.crypto import PrivateKey, sign_vote
+from zonechain.node.crypto import PrivateKey, sign_vote, verify_signature
+from zonechain.node.query_auth import query_signing_bytes
 from zonechain.node.state.proof import hash_key, hash_value
 from zonechain.node.state.reference import reference_proof_hashed, reference_root
 from zonechain.node.types import (
@@ -51,12 +54,15 @@ from zonechain.node.types import (
     Receipt,
     ReceiptStatus,
     SignedTransaction,
+    Transaction,
     VoteType,
     contract_address,
     evidence_root,
     last_commit_hash,
     tx_root,
 )
+from zonechain.node.types.address import account_address
+from zonechain.node.types.limits import SIGNATURE_BYTES
 from zonechain.proto import services_pb2, services_pb2_grpc
 from zonechain.vm.state import contract_storage_key
 
@@ -244,6 +250,8 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
         self.stall_release = threading.Event()
         self.calls: dict[str, int] = {}
         self.replacements: dict[str, Callable[[Any, Any], Any]] = {}
+        self.readers: list[bytes] = []
+        """Addresses of the signed queries' readers, in arrival order (checked signatures)."""
         self._lock = threading.Lock()
 
     def _enter(self, method: str, context: grpc.ServicerContext) -> None:
@@ -324,6 +332,18 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
 
     def Query(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._enter("Query", context)
+        if request.HasField("reader"):  # signed: check it as the node does, no zone policy
+            reader = request.reader
+            try:
+                valid = verify_signature(reader.public_key, query_signing_bytes(
+                    self.chain.chain_id, request), reader.signature)
+            except ValueError:
+                valid = False
+            if not valid:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              "bad_query_signature: the reader's signature does not verify")
+            with self._lock:
+                self.readers.append(account_address(reader.public_key))
         with self.chain.lock:
             if request.WhichOneof("query") == "view_call":
                 data, code, message = self.chain.view(request.view_call)
@@ -361,6 +381,31 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
                 continue
             yield services_pb2.EventRecord(height=height, tx_hash=tx_hash, event_index=index,
                                            event=event.to_proto())
+
+    def Simulate(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """The dry run: execute on the current state, then put state and contracts back."""
+        self._enter("Simulate", context)
+        wire = request.tx
+        signed = (SignedTransaction.from_proto(wire) if wire.signature else
+                  SignedTransaction(Transaction.from_proto(wire.tx), bytes(SIGNATURE_BYTES)))
+        chain = self.chain
+        with chain.lock:
+            height = chain.height()
+            expected = chain.nonce_of(signed.tx.sender_address)
+            if signed.tx.chain_id != chain.chain_id:
+                return services_pb2.SimulateResponse(
+                    height=height, error_code="wrong_chain", error_message="another chain")
+            if signed.tx.nonce != expected:
+                return services_pb2.SimulateResponse(
+                    height=height, error_code="bad_nonce",
+                    error_message=f"nonce {signed.tx.nonce}, the account expects {expected}")
+            state, contracts = dict(chain.state), set(chain.contracts)
+            try:
+                receipt = chain.execute(signed)
+            finally:
+                chain.state, chain.contracts = state, contracts
+        return services_pb2.SimulateResponse(height=height, valid=True,
+                                             receipt=receipt.to_proto())
 
     def StreamBlocks(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._enter("StreamBlocks", context)
