@@ -16,7 +16,9 @@ What each call answers (tests/sdk/fake_node.py is the model the SDK is tested ag
                           Merkle proof, header H + 1 (whose last_state_root commits
                           H's state) and that header's certificate
     StreamBlocks/Events   from a height on, then live as blocks commit; resumable by
-                          asking again from the last height seen
+                          asking again from the last height seen. StreamBlocks with
+                          ``with_receipts``: each block with its receipts in tx order,
+                          a prefix when they would pass ``STREAM_WITH_RECEIPTS_BYTES_MAX``
     Simulate              a dry run of one tx on the latest state, as the only tx of
                           the next block (height latest + 1, time now or later): the
                           receipt it would get (gas, return data, events, status,
@@ -100,6 +102,12 @@ CLIENT_MESSAGE_BYTES_MAX: Final = TX_BYTES_MAX + 64 * 1024
 
 CLIENT_SEND_BYTES_MAX: Final = BLOCK_BYTES_MAX + 1024 * 1024
 """Largest answer: a maximal block with its certificate (GetBlock, StreamBlocks)."""
+
+STREAM_WITH_RECEIPTS_BYTES_MAX: Final = 4 * 1024 * 1024
+"""Largest streamed block message once receipts are added (``with_receipts``): gRPC's
+default receive limit, so a client with default channel options reads every one.
+Receipts that would pass it are left for GetReceipt (BlockWithCommit.receipts is
+then a prefix); a block already over it gets none. Below CLIENT_SEND_BYTES_MAX."""
 
 SUBMIT_BATCH_TXS_MAX: Final = 10_000
 """Transactions in one SubmitTransactions stream: one protocol block's worth."""
@@ -454,10 +462,35 @@ class ClientService:
         request = self._parse(services_pb2.StreamBlocksRequest, data, context)
         self._open_stream(context)
         try:
-            for _, encoded in self._blocks_from(request.from_height, context):
-                yield encoded
+            for block, encoded in self._blocks_from(request.from_height, context):
+                if request.with_receipts:
+                    budget = STREAM_WITH_RECEIPTS_BYTES_MAX - len(encoded)
+                    yield encoded + self._receipts_field(block, budget)
+                else:
+                    yield encoded
         finally:
             self._close_stream()
+
+    def _receipts_field(self, block: Block, budget: int) -> bytes:
+        """``BlockWithCommit.receipts`` of ``block`` as encoded field bytes, to append
+        (protobuf concatenation appends repeated fields).
+
+        The longest prefix of the block's receipts (tx order) whose encoding fits in
+        ``budget`` bytes; a receipt missing from the store ends the prefix.
+        """
+        parts: list[bytes] = []
+        size = 0
+        for signed in block.txs:
+            raw = self.node.store.load_receipt(signed.hash)
+            if raw is None:
+                break
+            item = services_pb2.BlockWithCommit(
+                receipts=[Receipt.decode(raw).to_proto()]).SerializeToString()
+            size += len(item)
+            if size > budget:
+                break
+            parts.append(item)
+        return b"".join(parts)
 
     def stream_events(self, data: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         request = self._parse(services_pb2.StreamEventsRequest, data, context)

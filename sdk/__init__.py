@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from zonechain.sdk import governance
 from zonechain.sdk.aio import AsyncClient
-from zonechain.sdk.client import Client, RetryPolicy
+from zonechain.sdk.client import BlockWithReceipts, Client, RetryPolicy
 from zonechain.sdk.contract import (
     AsyncContract,
     CallOutcome,
@@ -108,6 +108,7 @@ __all__ = [
     "AsyncClient",
     "AsyncContract",
     "BlockInfo",
+    "BlockWithReceipts",
     "CallOutcome",
     "Client",
     "ConnectionFailed",

@@ -14,6 +14,21 @@ conversions (sdk/responses.py) and the retry and failover rules
 Channels are created on first use, inside the running event loop (grpc.aio
 binds a channel to the loop that first uses it): use one AsyncClient per
 event loop.
+
+The public methods are ``Client``'s, with the same parameters, as coroutines
+(streams as async iterators); tests/sdk/test_async_parity.py fails when the
+two drift. The exceptions, each by necessity: ``nonce_manager`` and
+``contract`` stay plain methods (they do no I/O), and ``chain_id`` is a
+coroutine (``await client.chain_id()``) where ``Client.chain_id`` is a
+property, because the first call may have to ask a node and a property cannot
+be awaited.
+
+Governance (``propose`` / ``approve`` / ``proposal`` / ``proposals``) is
+``Client``'s (sdk/governance.py). ``read_state(..., verify=True)`` follows
+validator-set changes like ``Client``'s: the trust-chain walk and the
+signature checks run in a worker thread whose block and receipt fetches are
+coroutines on this loop (``Verifier.verify_state_async``), so the loop is
+never blocked.
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ from zonechain.sdk.client import (
     RECEIPT_POLL_INITIAL_S,
     RECEIPT_POLL_MAX_S,
     VIEW_CALL_GAS_LIMIT,
+    BlockWithReceipts,
     RetryPolicy,
     _account_nonce,
     _batch_results,
@@ -52,6 +68,7 @@ from zonechain.sdk.client import (
     _state_value,
     _try_next,
     _with_tx_hash,
+    block_with_receipts_from_proto,
     channel_credentials,
     check_endpoints,
 )
@@ -64,6 +81,18 @@ from zonechain.sdk.errors import (
     ZonechainError,
     receipt_error,
     translate_rpc_error,
+)
+from zonechain.sdk.governance import (
+    NEXT_PROPOSAL_ID_KEY,
+    PROPOSAL_LIFETIME_DEFAULT,
+    Action,
+    GovernanceResult,
+    ProposalView,
+    build_approval,
+    build_proposal,
+    decode_next_id,
+    decode_proposal,
+    proposal_key,
 )
 from zonechain.sdk.keys import Key
 from zonechain.sdk.responses import (
@@ -225,7 +254,11 @@ class AsyncClient:
         request = await self._signed_query(
             responses.state_key_request(key, height, prove or verify), reader)
         response = await self._invoke("Query", request, idempotent=True, timeout_s=timeout_s)
-        return _state_value(response, key, self.verifier if verify else None)
+        value = _state_value(response, key, None)
+        if verify:
+            assert self.verifier is not None  # _check_verify
+            value = await self.verifier.verify_state_async(value, self)
+        return value
 
     async def _signed_query(self, request: services_pb2.QueryRequest,
                             key: Key | None) -> services_pb2.QueryRequest:
@@ -246,6 +279,13 @@ class AsyncClient:
         request = services_pb2.StreamBlocksRequest(from_height=from_height)
         async for message in self._stream("StreamBlocks", request, timeout_s):
             yield responses.block_with_commit_from_proto(message)
+
+    async def stream_blocks_with_receipts(
+        self, from_height: int = 1, *, timeout_s: float | None = None,
+    ) -> AsyncIterator[BlockWithReceipts]:
+        request = services_pb2.StreamBlocksRequest(from_height=from_height, with_receipts=True)
+        async for message in self._stream("StreamBlocks", request, timeout_s):
+            yield block_with_receipts_from_proto(message)
 
     async def stream_events(self, from_height: int = 1, *, contract: bytes | str | None = None,
                             topic: bytes = b"",
@@ -373,6 +413,47 @@ class AsyncClient:
         return await self._transact(key, lambda nonce: build_deploy(
             chain_id=chain_id, sender=key, nonce=nonce, code=code, init_args=init_args,
             zone=zone, gas_limit=gas_limit), timeout_s)
+
+    # --- governance (``Client``'s; sdk/governance.py builds the actions) ---------------
+
+    async def propose(self, key: Key, action: Action, *, expiry_height: int | None = None,
+                      lifetime_blocks: int = PROPOSAL_LIFETIME_DEFAULT,
+                      timeout_s: float = DEFAULT_WAIT_TIMEOUT_S) -> GovernanceResult:
+        """``Client.propose``: expiry defaults to the node's height + ``lifetime_blocks``."""
+        expiry = ((await self.status()).height + lifetime_blocks if expiry_height is None
+                  else expiry_height)
+        chain_id = await self.chain_id()
+        receipt = await self._transact(key, lambda nonce: build_proposal(
+            chain_id=chain_id, sender=key, nonce=nonce, action=action,
+            expiry_height=expiry), timeout_s)
+        return GovernanceResult.from_receipt(receipt)
+
+    async def approve(self, key: Key, proposal_id: int, *,
+                      timeout_s: float = DEFAULT_WAIT_TIMEOUT_S) -> GovernanceResult:
+        """``Client.approve``: ``executed`` says whether this approval ran the proposal."""
+        chain_id = await self.chain_id()
+        receipt = await self._transact(key, lambda nonce: build_approval(
+            chain_id=chain_id, sender=key, nonce=nonce, proposal_id=proposal_id), timeout_s)
+        return GovernanceResult.from_receipt(receipt)
+
+    async def proposal(self, proposal_id: int, *, height: int | None = None,
+                       timeout_s: float | None = None) -> ProposalView | None:
+        """``Client.proposal``: the record at ``height`` (None: latest), or None."""
+        value = await self.read_state(proposal_key(proposal_id), height=height,
+                                      timeout_s=timeout_s)
+        return None if value.value is None else decode_proposal(value.value, value.height)
+
+    async def proposals(self, *, height: int | None = None,
+                        timeout_s: float | None = None) -> list[ProposalView]:
+        """``Client.proposals``: every proposal, in id order, all read at one height."""
+        counter = await self.read_state(NEXT_PROPOSAL_ID_KEY, height=height,
+                                        timeout_s=timeout_s)
+        found = []
+        for proposal_id in range(1, decode_next_id(counter.value)):
+            view = await self.proposal(proposal_id, height=counter.height, timeout_s=timeout_s)
+            if view is not None:
+                found.append(view)
+        return found
 
     async def _allocate(self, key: Key) -> int:
         manager = self.nonce_manager(key)

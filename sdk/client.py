@@ -30,7 +30,10 @@ Guarantees:
 
 Streams (``stream_blocks`` / ``stream_events``) use the current endpoint and
 do not fail over mid-stream: on ``ConnectionFailed`` restart from the last
-height seen. After a submit ``Timeout`` the nonce stays allocated (the
+height seen. ``stream_blocks_with_receipts`` pairs each block with its txs'
+receipts sent in the same message (``BlockWithReceipts``; any the node left
+out are in ``missing``, for ``get_receipt``): one message per block instead
+of one GetReceipt per tx. After a submit ``Timeout`` the nonce stays allocated (the
 transaction may be in a mempool); if it never arrived, later transactions
 wait behind the gap until ``nonce_manager(key).resync()``.
 
@@ -61,6 +64,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -137,6 +141,28 @@ VIEW_CALL_GAS_LIMIT: Final = DEFAULT_GAS_LIMIT
 DUPLICATE: Final = "duplicate"
 NONCE_RESYNC_CODES: Final = frozenset({"nonce_too_low"})
 """Rejections meaning the local nonce counter is behind the chain."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockWithReceipts:
+    """A streamed block and the receipts the node sent with it (``with_receipts``).
+
+    ``receipts`` are those of ``info.block.txs[:len(receipts)]``, in tx order: all
+    of them, unless they would not fit in one message or the node does not send
+    receipts; ``missing`` names the txs whose receipt must be asked with GetReceipt.
+    """
+
+    info: BlockInfo
+    receipts: tuple[Receipt, ...]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.receipts) == len(self.info.block.txs)
+
+    @property
+    def missing(self) -> list[bytes]:
+        """Hashes of the block's txs that came without a receipt, in block order."""
+        return [signed.hash for signed in self.info.block.txs[len(self.receipts):]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +367,16 @@ class Client:
         request = services_pb2.StreamBlocksRequest(from_height=from_height)
         for message in self._stream("StreamBlocks", request, timeout_s):
             yield responses.block_with_commit_from_proto(message)
+
+    def stream_blocks_with_receipts(self, from_height: int = 1, *,
+                                    timeout_s: float | None = None,
+                                    ) -> Iterator[BlockWithReceipts]:
+        """Committed blocks from ``from_height`` on, each with its txs' receipts (see
+        ``BlockWithReceipts``: a node that sends none, or too many to fit, leaves
+        ``missing`` ones for ``get_receipt``)."""
+        request = services_pb2.StreamBlocksRequest(from_height=from_height, with_receipts=True)
+        for message in self._stream("StreamBlocks", request, timeout_s):
+            yield block_with_receipts_from_proto(message)
 
     def stream_events(self, from_height: int = 1, *, contract: bytes | str | None = None,
                       topic: bytes = b"", timeout_s: float | None = None) -> Iterator[EventRecord]:
@@ -634,3 +670,20 @@ def _account_nonce(value: StateValue) -> int:
     if value.value is None:
         return AccountRecord().nonce
     return responses.convert("Query", lambda: AccountRecord.decode(value.value or b"")).nonce
+
+
+def block_with_receipts_from_proto(message: services_pb2.BlockWithCommit) -> BlockWithReceipts:
+    """A streamed block with its receipts; NodeError when a receipt is not that of
+    the tx at its position, or there are more receipts than txs."""
+    info = responses.block_with_commit_from_proto(message)
+    txs = info.block.txs
+    if len(message.receipts) > len(txs):
+        raise NodeError(f"StreamBlocks: {len(message.receipts)} receipts for "
+                        f"{len(txs)} txs at height {info.block.height}")
+    receipts = tuple(responses.convert("StreamBlocks", partial(Receipt.from_proto, item))
+                     for item in message.receipts)
+    for index, receipt in enumerate(receipts):
+        if receipt.tx_hash != txs[index].hash:
+            raise NodeError(f"StreamBlocks: receipt {index} at height {info.block.height} is "
+                            f"not that of its tx ({receipt.tx_hash.hex()})")
+    return BlockWithReceipts(info, receipts)

@@ -36,6 +36,14 @@ Anything that does not check out raises ``VerificationFailed`` naming the
 height and the check; errors of the connection (``ZonechainError``) pass
 through unchanged.
 
+Asyncio: the walk itself is synchronous (its lock is a ``threading.Lock``).
+``AsyncChainSource`` is what it needs of an asyncio client
+(``sdk.aio.AsyncClient`` is one); ``ThreadedSource`` gives a worker thread a
+synchronous view of it, each fetch run as a coroutine on the event loop and
+waited for in the worker, so the loop is never blocked on network I/O
+(``Verifier.verify_state_async`` runs the walk that way). A ``ThreadedSource``
+used from the loop's own thread raises ``RuntimeError`` instead of deadlocking.
+
 Trust assumption (as for any light client that skips heights): a stretch
 with no change is accepted when the headers that end it are certified by the
 set trusted for it; a node hiding a change would need more than 2/3 of a
@@ -47,9 +55,11 @@ nothing reads a clock.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from bisect import bisect_right
-from typing import Final, Protocol
+from collections.abc import Coroutine
+from typing import Any, Final, Protocol, TypeVar
 
 from zonechain.node.consensus.certificate import verify_commit
 from zonechain.node.consensus.errors import InvalidCommit, InvalidValidatorSet
@@ -84,6 +94,8 @@ from zonechain.vm.encoding import DecodeError, Reader
 RECORD_DELAY: Final = 2
 """node/permissions/actions.py VALIDATOR_CHANGE_DELAY (tests check the two agree)."""
 
+T = TypeVar("T")
+
 SET_CHANGES: Final = frozenset({AddValidator.NAME, RemoveValidator.NAME, SetValidatorPower.NAME})
 """The governance actions that write a validator-set record (actions._validator_set_writes)."""
 
@@ -97,6 +109,51 @@ class ChainSource(Protocol):
     def get_block(self, height: int | None = None) -> BlockInfo | None: ...
 
     def get_receipt(self, tx_hash: bytes) -> Receipt | None: ...
+
+
+class AsyncChainSource(Protocol):
+    """``ChainSource`` as coroutines (``sdk.aio.AsyncClient`` is one)."""
+
+    async def read_state(self, key: bytes, *, height: int | None = None,
+                         prove: bool = False) -> StateValue: ...
+
+    async def get_block(self, height: int | None = None) -> BlockInfo | None: ...
+
+    async def get_receipt(self, tx_hash: bytes) -> Receipt | None: ...
+
+
+class ThreadedSource:
+    """A synchronous ``ChainSource`` over an ``AsyncChainSource``, for a worker thread.
+
+    Each fetch is scheduled on ``loop`` (where the async client's channels live)
+    and the calling thread waits for its result; the client's own deadlines
+    bound each wait, and a loop shutting down cancels it.
+    """
+
+    def __init__(self, source: AsyncChainSource, loop: asyncio.AbstractEventLoop) -> None:
+        self._source = source
+        self._loop = loop
+
+    def _run(self, fetch: Coroutine[Any, Any, T]) -> T:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            fetch.close()
+            raise RuntimeError("ThreadedSource waits on its event loop: call it from a worker "
+                               "thread (asyncio.to_thread), never from the loop itself")
+        return asyncio.run_coroutine_threadsafe(fetch, self._loop).result()
+
+    def read_state(self, key: bytes, *, height: int | None = None,
+                   prove: bool = False) -> StateValue:
+        return self._run(self._source.read_state(key, height=height, prove=prove))
+
+    def get_block(self, height: int | None = None) -> BlockInfo | None:
+        return self._run(self._source.get_block(height))
+
+    def get_receipt(self, tx_hash: bytes) -> Receipt | None:
+        return self._run(self._source.get_receipt(tx_hash))
 
 
 def consensus_set(recorded: RecordedValidatorSet) -> ValidatorSet:
@@ -176,8 +233,8 @@ class TrustChain:
                 if source is None:
                     raise VerificationFailed(
                         f"header {height} names a validator set other than the trusted one; "
-                        "following validator-set changes needs a source (the synchronous "
-                        "Client)")
+                        "following validator-set changes needs a source (a Client, or "
+                        "verify_state_async with an AsyncClient)")
                 current = self._sets[-1]
                 self._follow_change(source, self._find_change(source, height, current), current)
         return self._set_at(height)

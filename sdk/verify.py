@@ -27,17 +27,32 @@ height fetch anything: one ``get_block`` hint for the new height, plus
 O(log n) blocks and the receipts of two blocks per set change. Without a
 source, a read whose header is signed by a set not yet followed fails with a
 clear message. The trust assumption is the one of sdk/trust.py.
+
+``await verify_state_async(value, source)`` is the same check for an asyncio
+source (``AsyncClient.read_state(..., verify=True)`` passes itself): the walk
+and the signature checks run in a worker thread (``asyncio.to_thread``) whose
+fetches go back to the event loop (``trust.ThreadedSource``), so the loop is
+never blocked. Mixing the two on one Verifier is safe from threads, but do not
+call the synchronous ``verify_state`` on the event loop's thread while an async
+walk may be in flight: it would wait for the trust-chain lock there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable
 
 from zonechain.node.consensus.validators import Validator, ValidatorSet
 from zonechain.sdk.errors import VerificationFailed
 from zonechain.sdk.responses import StateValue
-from zonechain.sdk.trust import ChainSource, TrustChain, check_proof
+from zonechain.sdk.trust import (
+    AsyncChainSource,
+    ChainSource,
+    ThreadedSource,
+    TrustChain,
+    check_proof,
+)
 
 
 class Verifier:
@@ -69,3 +84,9 @@ class Verifier:
         self.trust.verify_header(header, commit, source)
         check_proof(header, value, f"key {value.key.hex()}")
         return dataclasses.replace(value, verified=True)
+
+    async def verify_state_async(self, value: StateValue,
+                                 source: AsyncChainSource) -> StateValue:
+        """``verify_state`` following set changes through an asyncio ``source``, off the loop."""
+        threaded = ThreadedSource(source, asyncio.get_running_loop())
+        return await asyncio.to_thread(self.verify_state, value, threaded)

@@ -84,6 +84,9 @@ class FakeChain:
         default_factory=lambda: tuple(PrivateKey.from_seed(bytes([i + 1]) * 32)
                                       for i in range(4)))
     auto_commit: bool = True
+    stream_receipts_max: int | None = None
+    """Receipts StreamBlocks sends per block when asked (None: all): fewer models a
+    node whose receipts did not fit in one message; 0 a node without the field."""
     lock: threading.RLock = field(default_factory=threading.RLock)
     abi: ContractAbi = field(default_factory=lambda: load_abi(TOKEN_ABI_PATH))
 
@@ -412,7 +415,15 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
         with self.chain.lock:
             pairs = list(zip(self.chain.blocks, self.chain.commits, strict=True))
         for block, commit in pairs[max(request.from_height, 1) - 1:]:
-            yield services_pb2.BlockWithCommit(block=block.to_proto(), commit=commit.to_proto())
+            yield services_pb2.BlockWithCommit(
+                block=block.to_proto(), commit=commit.to_proto(),
+                receipts=self._stream_receipts(block) if request.with_receipts else [])
+
+    def _stream_receipts(self, block: Block) -> list[Any]:
+        with self.chain.lock:
+            receipts = [self.chain.receipts[signed.hash][0].to_proto() for signed in block.txs]
+        limit = self.chain.stream_receipts_max
+        return receipts if limit is None else receipts[:limit]
 
 
 class FakeNode:
