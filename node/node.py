@@ -143,6 +143,15 @@ T = TypeVar("T")
 
 CONFIG_FILE: Final = "config.toml"
 
+PROPOSAL_TIME_AHEAD_MS_MAX: Final = 15_000
+"""How far a proposal's header time may run ahead of this validator's clock
+before it prevotes nil (Alg.1 ``valid(v)`` is false). Block time is the time
+contracts see (daily limits, expiries): without a bound, one Byzantine
+proposer could move it days ahead for good, since later blocks must not go
+back. Checked only for proposals, never for certified blocks (block sync), so
+a node with a slow clock still follows the chain; 15 s is far above the skew
+of clocks kept by NTP and far below anything a contract measures in."""
+
 PROPOSAL_TXS_MAX: Final = 2_000
 """Transactions a proposer puts in one block (the protocol allows 10,000): a
 2,000-transfer block executes in about a second here, well inside a round's
@@ -586,6 +595,11 @@ class Node:
                 verify_commit(last, self.validators_at(block.height - 1), self.chain_id)
             if block.header.validator_set_hash != self.validators_at(block.height).hash:
                 raise InvalidBlock("wrong_validator_set", "validator set hash differs")
+            ahead_ms = block.header.time_ms - self.now_ms()
+            if ahead_ms > PROPOSAL_TIME_AHEAD_MS_MAX:
+                raise InvalidBlock("time_too_far_ahead",
+                                   f"block time is {ahead_ms} ms ahead of this validator's "
+                                   f"clock (at most {PROPOSAL_TIME_AHEAD_MS_MAX} ms)")
             self._checked[block.hash] = self.ledger.check_block(block)
             self._candidates[block.hash] = block
         except (InvalidBlock, InvalidCommit) as error:
