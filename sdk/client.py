@@ -239,6 +239,7 @@ class Client:
     # --- lifecycle -----------------------------------------------------------------
 
     def close(self) -> None:
+        """Close every channel; the client cannot be used afterwards."""
         for channel in self._channels:
             channel.close()
 
@@ -286,6 +287,7 @@ class Client:
     # --- reads ---------------------------------------------------------------------
 
     def status(self, *, timeout_s: float | None = None) -> Status:
+        """The node's height, state root, chain id and validator set (``Status``)."""
         response = self._invoke("Status", services_pb2.StatusRequest(), idempotent=True,
                                 timeout_s=timeout_s)
         status = responses.status_from_proto(response)

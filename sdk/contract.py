@@ -274,6 +274,8 @@ class Contract(_ProxyBase):
         return invoke
 
     def call(self, name: str, *args: object, **kwargs: object) -> Any:
+        """Call method ``name``: a query if the ABI marks it readonly (its decoded
+        result), else signed, submitted and waited for (a ``CallOutcome``)."""
         method, encoded = encode_call(self.abi, name, args, kwargs)
         if method.readonly:
             result = self.client.query(self.address, name, encoded, key=self.key)
