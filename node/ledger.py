@@ -75,6 +75,7 @@ from zonechain.node.types.commit import Commit, CommitSignature
 from zonechain.node.types.errors import MalformedMessage
 from zonechain.node.types.evidence import DuplicateVoteEvidence
 from zonechain.node.types.hashing import ZERO_HASH, domain_hash
+from zonechain.node.types.limits import BLOCK_BYTES_MAX
 from zonechain.node.types.receipt import Receipt
 from zonechain.node.types.transaction import SignedTransaction, check_chain_id
 from zonechain.node.types.vote import Vote, VoteType
@@ -379,6 +380,13 @@ class Ledger:
             block.check_contents()
         except MalformedMessage as error:
             raise InvalidBlock("malformed_block", str(error)) from None
+        # The protobuf size is checked at the door, but the stored canonical bytes
+        # are a little larger: a block over the limit here could be committed and
+        # then never decoded again (no restart, no block sync).
+        encoded_bytes = len(block.encode())
+        if encoded_bytes > BLOCK_BYTES_MAX:
+            raise InvalidBlock("block_too_large", f"{encoded_bytes} canonical bytes; "
+                               f"a block holds at most {BLOCK_BYTES_MAX}")
         if header.last_state_root != tip.state_root:
             raise InvalidBlock("wrong_state_root",
                                f"last_state_root is not the state root after {tip.height}")
@@ -460,6 +468,9 @@ class Ledger:
         self, block: Block, result: ExecutionResult, certificate: Commit | None,
     ) -> tuple[Receipt, ...]:
         """One synced store batch; the tip moves only once it is durable."""
+        if certificate is not None and (certificate.height, certificate.block_hash) != (
+                block.height, block.hash):
+            raise InvalidBlock("wrong_certificate", "the certificate is for another block")
         self.store.commit_block(BlockCommit(
             height=block.height, block_hash=block.hash, block=block.encode(),
             state_root=result.state_root,

@@ -200,13 +200,23 @@ class Mempool:
         """Evict per the module's rule until the newcomer fits, or refuse it."""
         if size > self.capacity_bytes:
             raise MempoolRejection(MEMPOOL_FULL, "the tx is larger than the whole mempool")
-        while (len(self._by_hash) + 1 > self.capacity_txs
-               or self._bytes + size > self.capacity_bytes):
-            newcomer_count = self.sender_count(sender) + 1
-            heaviest = max(self._by_sender, key=lambda s: len(self._by_sender[s]))
-            if len(self._by_sender[heaviest]) <= newcomer_count:
+        # Plan every eviction first: a newcomer that is refused evicts nothing.
+        counts = {held: len(txs) for held, txs in self._by_sender.items()}
+        total, used = len(self._by_hash), self._bytes
+        victims: list[bytes] = []
+        while total + 1 > self.capacity_txs or used + size > self.capacity_bytes:
+            newcomer_count = counts.get(sender, 0) + 1
+            heaviest = max(counts, key=counts.__getitem__)
+            if counts[heaviest] <= newcomer_count:
                 raise MempoolRejection(MEMPOOL_FULL, "the mempool is full")
-            self._remove(self._by_sender[heaviest][max(self._by_sender[heaviest])])
+            by_nonce = self._by_sender[heaviest]
+            victim = by_nonce[sorted(by_nonce)[counts[heaviest] - 1]]  # its highest left
+            victims.append(victim)
+            counts[heaviest] -= 1
+            total -= 1
+            used -= self._by_hash[victim].size
+        for victim in victims:
+            self._remove(victim)
 
     def _insert(self, entry: _Entry) -> None:
         tx_hash = entry.signed.hash

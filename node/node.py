@@ -92,6 +92,7 @@ from zonechain.node.consensus import (
     ConsensusMessage,
     ConsensusRunner,
     DoubleSignRefused,
+    EvidencePool,
     GuardedSigner,
     InvalidCommit,
     NodeStoreSignerStore,
@@ -387,7 +388,9 @@ class Node:
         member = self.validators_at(height).get(address)
         return None if member is None else member.public_key
 
-    def _make_core(self) -> ConsensusCore:
+    def _make_core(self, evidence: EvidencePool | None = None) -> ConsensusCore:
+        """A core at the next height; a rebuilt one is handed the old core's
+        ``evidence`` pool so evidence not yet in a block survives the rebuild."""
         height = self.ledger.height
         certificate = self.store.load_certificate(height) if height > 0 else None
         signer = (GuardedSigner(self.key, NodeStoreSignerStore(self.store))
@@ -396,7 +399,7 @@ class Node:
             self.chain_id, self.validator_schedule, signer, self,
             height=height + 1,
             last_commit=None if certificate is None else Commit.decode(certificate),
-            timeouts=timeout_config(self.config))
+            timeouts=timeout_config(self.config), evidence=evidence)
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -530,7 +533,7 @@ class Node:
         """Start a fresh core at the ledger's next height when one was asked for."""
         if self._rebuild_core and not self._stopping.is_set():
             self._rebuild_core = False
-            self.core = self._make_core()
+            self.core = self._make_core(evidence=self.core.evidence)
             self.runner = ConsensusRunner(self.core, self, self, self)
             self._drive(self.runner.start)
 
@@ -737,7 +740,9 @@ class Node:
             self._tip_time = (block.height, block.header.time_ms)
             self.tip = ChainTip(block.height, block.hash, result.state_root)
         self._checked.clear()
-        self._executing.clear()  # other rounds' proposals: their results are discarded
+        for abandoned in self._executing.values():  # other rounds' proposals
+            abandoned.cancel()  # not started yet: never run; running: its result is dropped
+        self._executing.clear()
         self._candidates.clear()
         self.mempool.update(block)
         self._last_progress = time.monotonic()

@@ -61,6 +61,7 @@ from zonechain.sdk.client import (
     RetryPolicy,
     _account_nonce,
     _batch_results,
+    _check_answered_height,
     _check_verify,
     _forget_nonce,
     _query_result,
@@ -258,6 +259,7 @@ class AsyncClient:
         if verify:
             assert self.verifier is not None  # _check_verify
             value = await self.verifier.verify_state_async(value, self)
+            _check_answered_height(value, height)
         return value
 
     async def _signed_query(self, request: services_pb2.QueryRequest,
@@ -468,7 +470,11 @@ class AsyncClient:
         manager = self.nonce_manager(key)
         for attempt in range(2):
             nonce = await self._allocate(key)
-            signed = key.sign(make(nonce))
+            try:
+                signed = key.sign(make(nonce))
+            except BaseException:
+                manager.release(nonce)  # never signed nor sent: the next tx may take it
+                raise
             try:
                 await self.submit(signed, timeout_s=min(timeout_s, self.timeout_s))
             except MempoolRejected as rejection:

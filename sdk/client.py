@@ -85,6 +85,7 @@ from zonechain.sdk.errors import (
     QueryFailed,
     Timeout,
     TransportError,
+    VerificationFailed,
     ZonechainError,
     receipt_error,
     translate_rpc_error,
@@ -348,7 +349,10 @@ class Client:
         request = self._signed_query(responses.state_key_request(key, height, prove or verify),
                                      reader)
         response = self._invoke("Query", request, idempotent=True, timeout_s=timeout_s)
-        return _state_value(response, key, self.verifier if verify else None, source=self)
+        value = _state_value(response, key, self.verifier if verify else None, source=self)
+        if verify:
+            _check_answered_height(value, height)
+        return value
 
     def _signed_query(self, request: services_pb2.QueryRequest,
                       key: Key | None) -> services_pb2.QueryRequest:
@@ -570,7 +574,11 @@ class Client:
         manager = self.nonce_manager(key)
         for attempt in range(2):
             nonce = manager.allocate()
-            signed = key.sign(make(nonce))
+            try:
+                signed = key.sign(make(nonce))
+            except BaseException:
+                manager.release(nonce)  # never signed nor sent: the next tx may take it
+                raise
             try:
                 self.submit(signed, timeout_s=min(timeout_s, self.timeout_s))
             except MempoolRejected as rejection:
@@ -657,6 +665,13 @@ def _query_result(response: services_pb2.QueryResponse) -> QueryResult:
 def _check_verify(verifier: Verifier | None, verify: bool) -> None:
     if verify and verifier is None:
         raise ValueError("verify=True needs a client built with verifier=Verifier(...)")
+
+
+def _check_answered_height(value: StateValue, height: int | None) -> None:
+    """A verified read proves the height the node answered for: it must be the one asked."""
+    if height is not None and value.height != height:
+        raise VerificationFailed(
+            f"asked for the value at height {height}, the node proved height {value.height}")
 
 
 def _state_value(response: services_pb2.QueryResponse, key: bytes,

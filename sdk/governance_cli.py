@@ -112,7 +112,10 @@ def build_action(name: str, text: str) -> governance.Action:
         signature.bind(**parameters)
     except TypeError as error:
         raise UserError(f"{builder.__name__}{signature}: {error}") from None
-    return builder(**parameters)
+    try:
+        return builder(**parameters)
+    except TypeError as error:  # a JSON value of the wrong type, e.g. a list for a name
+        raise UserError(f"{name}: {error}") from None
 
 
 def _positive(value: int | None, what: str) -> None:

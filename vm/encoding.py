@@ -54,6 +54,12 @@ class DecodeError(ValueError):
         self.offset = offset
 
 
+def _check_int(value: object, kind: str) -> None:
+    """Range checks alone admit 1.5 (struct then fails with its own error)."""
+    if not isinstance(value, int):
+        raise EncodeError(f"{kind} must be an integer, got {type(value).__name__}")
+
+
 class Writer:
     """Appends canonical encodings to a buffer; ``bytes()`` gives the result."""
 
@@ -66,42 +72,49 @@ class Writer:
         return b"".join(self._parts)
 
     def u8(self, value: int) -> Writer:
+        _check_int(value, "u8")
         if not 0 <= value <= 0xFF:
             raise EncodeError(f"u8 out of range: {value}")
         self._parts.append(bytes((value,)))
         return self
 
     def u16(self, value: int) -> Writer:
+        _check_int(value, "u16")
         if not 0 <= value <= 0xFFFF:
             raise EncodeError(f"u16 out of range: {value}")
         self._parts.append(_U16.pack(value))
         return self
 
     def u32(self, value: int) -> Writer:
+        _check_int(value, "u32")
         if not 0 <= value <= 0xFFFF_FFFF:
             raise EncodeError(f"u32 out of range: {value}")
         self._parts.append(_U32.pack(value))
         return self
 
     def u64(self, value: int) -> Writer:
+        _check_int(value, "u64")
         if not 0 <= value <= 0xFFFF_FFFF_FFFF_FFFF:
             raise EncodeError(f"u64 out of range: {value}")
         self._parts.append(_U64.pack(value))
         return self
 
     def u128(self, value: int) -> Writer:
+        _check_int(value, "u128")
         if not 0 <= value <= U128_MAX:
             raise EncodeError(f"u128 out of range: {value}")
         self._parts.append(value.to_bytes(16, "little"))
         return self
 
     def i32(self, value: int) -> Writer:
+        _check_int(value, "i32")
         if not -(1 << 31) <= value < (1 << 31):
             raise EncodeError(f"i32 out of range: {value}")
         self._parts.append(_I32.pack(value))
         return self
 
     def i64(self, value: int) -> Writer:
+        _check_int(value, "i64")
         if not -(1 << 63) <= value < (1 << 63):
             raise EncodeError(f"i64 out of range: {value}")
         self._parts.append(_I64.pack(value))

@@ -47,7 +47,14 @@ from zonechain.vm.host import (
     INTERNAL_IMPLEMENTATIONS,
     make_callback,
 )
-from zonechain.vm.host.frame import CallContext, Event, Frame, memory_view
+from zonechain.vm.host.frame import (
+    CallContext,
+    Event,
+    Frame,
+    gas_left,
+    memory_view,
+    set_gas_left,
+)
 from zonechain.vm.host.internal import WASM_PAGE_BYTES
 from zonechain.vm.metadata import ContractMetadata
 from zonechain.vm.overlay import Overlay
@@ -368,6 +375,8 @@ class VirtualMachine:
             assert result.error is not None
             return False, result.gas_used, f"{result.error.code}: {result.error.message}".encode()
         if len(frame.events) + len(result.events) > limits.EVENTS_PER_CALL_MAX:
+            # The callee's work is paid for even though this ends the whole call.
+            set_gas_left(frame, gas_left(frame) - result.gas_used)
             raise LimitExceeded(
                 "too_many_events", f"a call may emit at most {limits.EVENTS_PER_CALL_MAX} events")
         child.commit()

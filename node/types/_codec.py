@@ -41,11 +41,15 @@ def check_text(field: str, value: str, limit: int, *, allow_empty: bool = False)
 
 
 def check_u64(field: str, value: int) -> None:
+    if not isinstance(value, int):  # the range check alone admits 1.5
+        raise MalformedMessage(field, f"must be an integer, got {type(value).__name__}")
     if not 0 <= value <= U64_MAX:
         raise MalformedMessage(field, f"{value} is outside the u64 range")
 
 
 def check_u32(field: str, value: int) -> None:
+    if not isinstance(value, int):
+        raise MalformedMessage(field, f"must be an integer, got {type(value).__name__}")
     if not 0 <= value <= U32_MAX:
         raise MalformedMessage(field, f"{value} is outside the u32 range")
 

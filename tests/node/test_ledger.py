@@ -21,6 +21,7 @@ from tests.node.fixtures.chain import (
 )
 from tests.node.fixtures.scenario import run as run_scenario
 from tests.node.fixtures.scenario import scenario_block
+from zonechain.node import ledger as ledger_module
 from zonechain.node.accounts import account_key
 from zonechain.node.executor import BAD_NONCE, InvalidBlock
 from zonechain.node.ledger import (
@@ -35,6 +36,7 @@ from zonechain.node.ledger import (
 from zonechain.node.state.proof import verify_proof
 from zonechain.node.store.layout import CF_META, META_STATE_ROOT
 from zonechain.node.types.block import Block, receipts_root
+from zonechain.node.types.commit import Commit, CommitSignature
 from zonechain.node.types.hashing import ZERO_HASH
 from zonechain.node.types.receipt import Receipt
 
@@ -222,3 +224,24 @@ def test_genesis_encoding_round_trips_and_state_entries_apply(tmp_path: Path) ->
         replace(genesis, state=((b"b", b""), (b"a", b"")))
     with pytest.raises(ValueError, match="sorted"):
         replace(genesis, accounts=((BOB.address, 0), (BOB.address, 1)))
+
+
+def test_a_block_over_the_canonical_size_limit_is_invalid_and_not_committed(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    block = next_block(ledger, [mint(ALICE, 0, ALICE.address, 1)])
+    monkeypatch.setattr(ledger_module, "BLOCK_BYTES_MAX", len(block.encode()) - 1)
+    for check in (ledger.precheck_block, ledger.check_block, ledger.apply_block):
+        with pytest.raises(InvalidBlock) as caught:
+            check(block)
+        assert caught.value.code == "block_too_large"
+    assert ledger.height == 0
+
+
+def test_a_certificate_for_another_block_is_refused(ledger: Ledger) -> None:
+    first = next_block(ledger, [mint(ALICE, 0, ALICE.address, 1)])
+    result = ledger.check_block(first)
+    wrong = Commit(first.height, 0, b"\x07" * 32, (CommitSignature(b"\x01" * 20, b"\x02" * 64),))
+    with pytest.raises(InvalidBlock) as caught:
+        ledger.commit_checked(first, result, wrong)
+    assert caught.value.code == "wrong_certificate"
+    assert ledger.height == 0

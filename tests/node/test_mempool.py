@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.node.fixtures.chain import CHAIN_ID, GENESIS_TIME_MS, key, make_genesis, mint
+from tests.node.fixtures.chain import CHAIN_ID, GENESIS_TIME_MS, call, key, make_genesis, mint
 from zonechain.node.accounts import AccountRecord, account_key
 from zonechain.node.crypto import VerifiedSignatureCache
 from zonechain.node.executor import PolicyDenial
@@ -231,3 +231,16 @@ def test_bounds_and_reap_order_hold(
     for tx in reaped:
         assert tx.tx.nonce == expected_next[tx.tx.sender_address]
         expected_next[tx.tx.sender_address] += 1
+
+
+def test_a_refused_newcomer_evicts_nothing() -> None:
+    alice_txs = [mint(ALICE, nonce, ALICE.address, 1) for nonce in range(3)]
+    pool = make_pool(capacity_bytes=sum(len(tx.encode()) for tx in alice_txs))
+    for tx in alice_txs:
+        pool.add(tx)
+    # Fitting this one would take two of Alice's three txs, leaving her no more than Bob.
+    bulky = call(BOB, 0, "mint", b"\x00" * (2 * len(alice_txs[0].encode())))
+
+    assert rejection(pool, bulky) == "mempool_full"
+    assert all(tx.hash in pool for tx in alice_txs)
+    assert pool.sender_count(ALICE.address) == 3

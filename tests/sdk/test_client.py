@@ -20,11 +20,13 @@ from tests.sdk.fake_node import (
 from zonechain.node.accounts import AccountRecord, account_key
 from zonechain.node.types import ReceiptStatus
 from zonechain.node.types.address import format_address
+from zonechain.proto import services_pb2
 from zonechain.sdk import (
     Client,
     ConnectionFailed,
     ContractError,
     InvalidRequest,
+    InvalidTransaction,
     MempoolRejected,
     NodeError,
     OutOfGas,
@@ -388,3 +390,32 @@ def test_tls_with_a_root_certificate(tmp_path: Path) -> None:
         with Client(secure.endpoint, tls_root_cert=stranger_pem, retry=RetryPolicy(attempts=1),
                     timeout_s=5) as client, pytest.raises(ConnectionFailed):
             client.status()
+
+
+def test_verification_rejects_a_proof_for_another_height(node: FakeNode) -> None:
+    with Client([node.endpoint], verifier=verifier_for(node.chain)) as client:
+        for _ in range(3):
+            deploy_token(client)
+        newest = client.read_state(account_key(ALICE.address), verify=True).height
+        assert newest > 1
+        honest = node.servicer._state_query
+
+        def elsewhere(request: services_pb2.QueryRequest,
+                      context: grpc.ServicerContext) -> object:
+            request.height = 0  # answers for its newest height, whatever was asked
+            return honest(request, context)
+
+        node.servicer._state_query = elsewhere  # type: ignore[method-assign]
+        with pytest.raises(VerificationFailed, match="asked for the value at height 1"):
+            client.read_state(account_key(ALICE.address), height=1, verify=True)
+
+
+def test_a_transaction_that_cannot_be_built_gives_its_nonce_back(node: FakeNode) -> None:
+    with Client([node.endpoint]) as client:
+        token = deploy_token(client)  # nonce 0
+        with pytest.raises(InvalidTransaction):
+            client.call_contract(ALICE, token, "mint", b"", zone="pay", gas_limit=-1)
+        with pytest.raises(InvalidTransaction):
+            client.call_contract(ALICE, token, "mint", b"", zone="pay",
+                                 gas_limit=1.5)  # type: ignore[arg-type]
+        assert client.nonce_manager(ALICE).allocate() == 1  # no gap left behind

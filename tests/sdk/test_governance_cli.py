@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from zonechain.node.cli import EXIT_USAGE, main
+from zonechain.node.cli import EXIT_USAGE, UserError, main
 from zonechain.node.config import encode_key_file
 from zonechain.node.crypto import PrivateKey
 from zonechain.sdk import KeyFileError
@@ -45,6 +45,8 @@ def test_build_action_accepts_dashes_and_names_missing_or_unknown_parameters() -
         build_action("make_me_admin", "{}")
     with pytest.raises(Exception, match="JSON object"):
         build_action("remove_member", "[1]")
+    with pytest.raises(UserError, match="grant_role"):
+        build_action("grant_role", '{"address": "0x' + "11" * 20 + '", "role": []}')
 
 
 def test_usage_errors_exit_2_with_a_json_error_object(

@@ -112,3 +112,9 @@ def test_trailing_bytes_rejected() -> None:
 def test_unencodable_values_rejected(write: object) -> None:
     with pytest.raises(EncodeError):
         write(Writer())  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("kind", ["u8", "u16", "u32", "u64", "u128", "i32", "i64"])
+def test_non_integers_are_refused_with_our_error(kind: str) -> None:
+    with pytest.raises(EncodeError, match="must be an integer"):
+        getattr(Writer(), kind)(1.5)

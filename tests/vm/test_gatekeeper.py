@@ -10,7 +10,13 @@ import wasmtime
 from tests.vm.wat import MEMORY, binary, contract, module, split_sections
 from zonechain.vm import abi, limits
 from zonechain.vm.errors import DeployError
-from zonechain.vm.gatekeeper import PreparedCode, check, check_structure, prepare
+from zonechain.vm.gatekeeper import (
+    WASMTIME_REFUSED_MESSAGE,
+    PreparedCode,
+    check,
+    check_structure,
+    prepare,
+)
 from zonechain.vm.wasm import errors
 from zonechain.vm.wasm.writer import encode_u32
 
@@ -147,7 +153,7 @@ def test_invalid_type_usage_is_left_to_wasmtime_and_reported() -> None:
     check_structure(code)  # structurally fine
     error = rejected(code)
     assert error.code == "invalid_wasm"
-    assert "wasmtime validation failed" in error.message
+    assert error.message == WASMTIME_REFUSED_MESSAGE  # ours and fixed: receipts carry it
 
 
 # --- imports ---------------------------------------------------------------------
