@@ -200,9 +200,11 @@ class Mempool:
         """Evict per the module's rule until the newcomer fits, or refuse it."""
         if size > self.capacity_bytes:
             raise MempoolRejection(MEMPOOL_FULL, "the tx is larger than the whole mempool")
+        total, used = len(self._by_hash), self._bytes
+        if total + 1 <= self.capacity_txs and used + size <= self.capacity_bytes:
+            return  # the common case: room already, no per-sender counting
         # Plan every eviction first: a newcomer that is refused evicts nothing.
         counts = {held: len(txs) for held, txs in self._by_sender.items()}
-        total, used = len(self._by_hash), self._bytes
         victims: list[bytes] = []
         while total + 1 > self.capacity_txs or used + size > self.capacity_bytes:
             newcomer_count = counts.get(sender, 0) + 1
