@@ -3,7 +3,9 @@
 1 gas = 1 wasmtime fuel unit. Wasm instructions are metered by wasmtime's fuel
 (about one unit per instruction, shared/MEASURED.md); everything the host does
 for a contract is charged from the constants below, by the host function
-itself, on its first line, before any work. A charge larger than the gas left
+itself, on its first line, before any work (work whose size is only found
+while doing it, the walk of ``storage_next_key`` over deleted keys, is charged
+step by step, each step before it is taken). A charge larger than the gas left
 ends the call with ``OutOfGas``, and then the gas used equals the limit.
 
 The scale: one unit is roughly one nanosecond of native work. Host costs are
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
-GAS_SCHEDULE_VERSION: Final = 1
+GAS_SCHEDULE_VERSION: Final = 2
 """Bumped on any change below."""
 
 # --- every host call ------------------------------------------------------------
@@ -50,6 +52,21 @@ GAS_STORAGE_REMOVE: Final = 2_000
 GAS_STORAGE_HAS: Final = 1_000
 GAS_STORAGE_NEXT_KEY_BASE: Final = 2_000
 """An ordered seek merges the overlay with the base state."""
+
+GAS_STORAGE_NEXT_KEY_PER_SKIPPED: Final = 1_000
+"""Each key a ``storage_next_key`` walk passes over because it was deleted
+earlier in the block (its removal not yet committed): one step of the ordered
+merge over the overlay layers. Charged before the step, so deleting N keys and
+then walking them costs in proportion to N and stops when the gas does.
+Measured (benchmarks/next_key_bench.py, 2026-11-28, 2 cores): a step is
+0.4 µs with the usual two layers (block + transaction), ~600 gas at the rate
+``GAS_STORAGE_READ_BASE`` pays for a lookup (0.7 µs); 1.6 µs (~2,300) at the
+deepest nesting of calls, where a lookup through every layer is dearer too."""
+
+GAS_STORAGE_NEXT_KEY_PER_RESEEK: Final = 2_000
+"""Added for a skipped key that committed state still holds: the walk seeks
+committed state again past it, a seek as ``GAS_STORAGE_NEXT_KEY_BASE`` prices
+it. Measured with the step above: 1.9 µs in all, ~2,700 gas at a lookup's rate."""
 
 # --- events -----------------------------------------------------------------------
 GAS_EVENT_BASE: Final = 1_000

@@ -12,16 +12,38 @@ state into a dict and answers ``next_key`` by sorting. The Hypothesis state
 machine in tests/vm/test_overlay_machine.py runs both side by side and asserts
 they agree after every step.
 
-Determinism: ``next_key`` merges the base's ordered keys with the overlay's
-buffered keys (kept in a sorted list) by unsigned byte-wise comparison; writes
-are reported in sorted key order. No iteration over hash order feeds a result.
+``next_key`` is metered by its caller: it reports every key it passes over
+because an overlay deleted it (``on_skip``) before doing the work that
+follows, so a walk over many deleted keys costs gas in proportion and stops
+when the gas does (vm/host/storage.py).
+
+Determinism: ``next_key`` merges the ordered keys of the state below with every
+overlay layer's buffered keys (each kept in a sorted list) by unsigned
+byte-wise comparison; writes are reported in sorted key order. No iteration
+over hash order feeds a result. The keys it reports as skipped, and whether
+each needs a new seek below, are a function of the layers' contents and the
+state below (the distinct written keys between ``after`` and the result), never
+of caches or of how the layers were nested.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from zonechain.vm.state import StateReader
+
+SkipHook = Callable[[bool], None]
+"""Called before ``next_key`` passes over a deleted key; the flag: a new seek below follows."""
+
+
+def _visible_in(layers: list[Overlay], key: bytes) -> bool:
+    """Whether ``key`` (a buffered key, or one found below) is present at the top."""
+    for layer in layers:
+        writes = layer.writes
+        if key in writes:
+            return writes[key] is not None
+    return True  # written by no layer: it came from the state below, unchanged
 
 
 class Overlay:
@@ -52,33 +74,60 @@ class Overlay:
         if key not in self.writes:
             bisect.insort(self._sorted_keys, key)
 
-    def next_key(self, prefix: bytes, after: bytes | None) -> bytes | None:
-        """The smallest visible key with ``prefix`` and greater than ``after``."""
-        buffered = self._next_buffered(prefix, after)
-        cursor = after
-        while True:
-            from_base = self.base.next_key(prefix, cursor)
-            if from_base is None or from_base not in self.writes:
-                break
-            if self.writes[from_base] is not None:
-                break  # overwritten, still present: also found by _next_buffered
-            cursor = from_base  # deleted here: look further in the base
-        candidates = [key for key in (buffered, from_base) if key is not None]
-        return min(candidates) if candidates else None
+    def next_key(
+        self, prefix: bytes, after: bytes | None, on_skip: SkipHook | None = None,
+    ) -> bytes | None:
+        """The smallest visible key with ``prefix`` and greater than ``after``.
 
-    def _next_buffered(self, prefix: bytes, after: bytes | None) -> bytes | None:
-        keys = self._sorted_keys
+        One ordered merge of every layer (this overlay, its enclosing overlays,
+        and the state below them): the smallest candidate is looked up in the
+        topmost layer that wrote it; if that layer deleted it, the walk passes
+        over it, calling ``on_skip(reseek)`` first, where ``reseek`` says the
+        state below the overlays still holds that key and must be sought again.
+        The skipped keys are exactly the distinct keys in (``after``, result)
+        that some layer wrote, so the count depends on the layers' contents
+        only. ``on_skip`` may raise (out of gas): the walk stops there.
+        """
+        layers = self._layers()
+        bottom = layers[-1].base
+        positions = [layer._start(prefix, after) for layer in layers]
+        from_bottom = bottom.next_key(prefix, after)
+        skipped: bytes | None = None
+        while True:
+            candidate = from_bottom
+            for index, layer in enumerate(layers):
+                keys = layer._sorted_keys
+                position = positions[index]
+                if position < len(keys):
+                    key = keys[position]
+                    if key == skipped:  # passed over last step: move on in this layer
+                        position = positions[index] = position + 1
+                        if position == len(keys):
+                            continue
+                        key = keys[position]
+                    if key.startswith(prefix) and (candidate is None or key < candidate):
+                        candidate = key
+            if candidate is None or _visible_in(layers, candidate):
+                return candidate
+            reseek = candidate == from_bottom
+            if on_skip is not None:
+                on_skip(reseek)
+            skipped = candidate
+            if reseek:
+                from_bottom = bottom.next_key(prefix, candidate)
+
+    def _layers(self) -> list[Overlay]:
+        """This overlay and every overlay below it, top first."""
+        layers = [self]
+        while isinstance(layers[-1].base, Overlay):
+            layers.append(layers[-1].base)
+        return layers
+
+    def _start(self, prefix: bytes, after: bytes | None) -> int:
+        """Index of the first buffered key at or past the start of the walk."""
         if after is None or after < prefix:
-            start = bisect.bisect_left(keys, prefix)
-        else:
-            start = bisect.bisect_right(keys, after)
-        for index in range(start, len(keys)):
-            key = keys[index]
-            if not key.startswith(prefix):
-                return None
-            if self.writes[key] is not None:
-                return key
-        return None
+            return bisect.bisect_left(self._sorted_keys, prefix)
+        return bisect.bisect_right(self._sorted_keys, after)
 
     def child(self) -> Overlay:
         """A nested overlay whose writes reach this one only through ``commit``."""
@@ -107,6 +156,8 @@ class ReferenceOverlay:
         self.visible = dict(visible)
         self.parent = parent
         self.written: dict[bytes, bytes | None] = {}
+        self.below: frozenset[bytes] = parent.below if parent is not None else frozenset(visible)
+        """The keys of the state below every overlay."""
 
     def get(self, key: bytes) -> bytes | None:
         return self.visible.get(key)
@@ -119,11 +170,27 @@ class ReferenceOverlay:
         self.visible.pop(key, None)
         self.written[key] = None
 
-    def next_key(self, prefix: bytes, after: bytes | None) -> bytes | None:
-        for key in sorted(self.visible):
-            if key.startswith(prefix) and (after is None or key > after):
+    def next_key(
+        self, prefix: bytes, after: bytes | None, on_skip: SkipHook | None = None,
+    ) -> bytes | None:
+        """The first visible key in range; every key some layer wrote before it is skipped."""
+        written = self._written_anywhere()
+        for key in sorted(self.visible.keys() | written):
+            if not key.startswith(prefix) or (after is not None and key <= after):
+                continue
+            if key in self.visible:
                 return key
+            if on_skip is not None:
+                on_skip(key in self.below)
         return None
+
+    def _written_anywhere(self) -> set[bytes]:
+        layer: ReferenceOverlay | None = self
+        keys: set[bytes] = set()
+        while layer is not None:
+            keys |= layer.written.keys()
+            layer = layer.parent
+        return keys
 
     def child(self) -> ReferenceOverlay:
         return ReferenceOverlay(self.visible, parent=self)

@@ -313,7 +313,6 @@ class VirtualMachine:
                 ctypes.byref(trap))
         finally:
             self.frames.pop()
-        frame.context_pointer = instance.context
         failure = self._failure_of(frame, error, trap)
         remaining = _fuel(instance)
         if failure is None and remaining == 0:

@@ -66,9 +66,6 @@ RAW_VALUE_BYTES = ctypes.sizeof(_bindings.wasmtime_val_raw_t)
 
 WasmtimeValue = _bindings.wasmtime_val_t
 RawValues = _bindings.wasmtime_val_raw_t
-FuncHandle = _bindings.wasmtime_func_t
-MemoryHandle = _bindings.wasmtime_memory_t
-GlobalHandle = _bindings.wasmtime_global_t
 
 
 def address_of(pointer: Any) -> int:

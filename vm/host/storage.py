@@ -6,8 +6,17 @@ reach state only if the whole call succeeds; keys and values are bounded by
 ``STORAGE_KEY_BYTES_MAX`` / ``STORAGE_VALUE_BYTES_MAX``; a query (read-only
 call) that writes fails with ``read_only``.
 
+``storage_next_key`` pays for the keys it passes over: a key deleted earlier in
+the block (by this call, a caller, or an earlier transaction) is invisible but
+still has to be stepped over, so each one costs
+``GAS_STORAGE_NEXT_KEY_PER_SKIPPED``, plus ``GAS_STORAGE_NEXT_KEY_PER_RESEEK``
+when committed state still holds it (the walk seeks committed state again).
+Each is charged before the step it pays for, so the work of one call is
+bounded by the gas left; out of gas ends the call mid-walk.
+
 Determinism: ``storage_next_key`` walks keys in unsigned byte order through the
-overlay's ordered merge, never in insertion or hash order.
+overlay's ordered merge, never in insertion or hash order; what it skips
+depends only on the block's writes so far and committed state (vm/overlay.py).
 """
 
 from __future__ import annotations
@@ -96,6 +105,12 @@ def storage_has(frame: Frame, key_ptr: int, key_len: int) -> int:
     return 0 if value is None else 1
 
 
+def _charge_skip(frame: Frame, reseek: bool) -> None:
+    """The walk is about to pass over a key deleted in this block: pay before the step."""
+    charge(frame, gas.GAS_STORAGE_NEXT_KEY_PER_SKIPPED
+           + (gas.GAS_STORAGE_NEXT_KEY_PER_RESEEK if reseek else 0))
+
+
 def storage_next_key(
     frame: Frame, prefix_ptr: int, prefix_len: int, after_ptr: int, after_len: int,
     dst_ptr: int, dst_cap: int,
@@ -113,7 +128,7 @@ def storage_next_key(
     namespace = frame.storage_prefix
     prefix = namespace + read(frame, prefix_ptr, prefix_len)
     after = None if after_len == NO_AFTER_KEY else namespace + read(frame, after_ptr, after_len)
-    found = frame.overlay.next_key(prefix, after)
+    found = frame.overlay.next_key(prefix, after, lambda reseek: _charge_skip(frame, reseek))
     if found is None:
         return ABSENT
     key = found[len(namespace):]
