@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -564,3 +565,40 @@ def add_full_node(options: AddFullNodeOptions) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return network / node.node_id
+
+
+# ---- promoting a full node: a certificate for its validator key --------------------------
+
+
+def issue_validator_certificate(network: Path, home: Path, validator_public_key: bytes,
+                                ca_key: Path | None = None) -> None:
+    """Replace ``home``/tls/node.crt + node.key with a certificate naming
+    ``validator_public_key`` (same node id and hosts), signed by the network CA.
+
+    Peers accept proposals and votes by the key a certificate names
+    (docs/OPERATIONS.md, "Certificates and peer identity"), so a full node that
+    is given a validator key needs this before its votes count; the node
+    refuses to start while its key and certificate disagree."""
+    try:
+        genesis = load_genesis(network / GENESIS_FILE)
+        config = load_node_config(home / "config.toml")
+        old = tls.load_certificate(config.paths.tls_certificate)
+        identity = tls.peer_identity(old)
+    except (OSError, ValueError) as error:
+        raise UserError(str(error)) from None
+    authority = _load_authority(network / "ca" / "ca.crt", ca_key or network / "ca" / "ca.key",
+                                genesis.ca_fingerprint)
+    hosts = _extra_hosts(old, identity.node_id)
+    certificate = tls.issue_node_certificate(authority, identity.node_id, validator_public_key,
+                                             hosts)
+    tls.write_private_key(config.paths.tls_key, certificate.private_key_pem)
+    config.paths.tls_certificate.write_bytes(certificate.certificate_pem)
+
+
+def _extra_hosts(certificate: x509.Certificate, node_id: str) -> list[str]:
+    """The hosts a node certificate names beyond the ones every certificate names."""
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    standard = {tls.node_host_name(node_id), "127.0.0.1", "localhost"}
+    hosts = [str(address) for address in names.get_values_for_type(x509.IPAddress)]
+    hosts += names.get_values_for_type(x509.DNSName)
+    return [host for host in hosts if host not in standard]

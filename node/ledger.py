@@ -28,8 +28,12 @@ future height, no item twice (``INVALID_EVIDENCE`` otherwise).
 executing (a proposer broadcasts its block first, then executes it).
 ``propose_block`` builds the next valid block (with the evidence given) for
 a single node, consensus, tests and benchmarks. ``query`` runs a read-only method on the
-latest state; ``read_state`` returns a raw state value with its Merkle proof
-against the latest root (which header H+1 carries, per the state-root rule).
+state after any committed height H (latest by default; the call's context
+carries block H's height and time); ``read_state`` returns a raw state value
+after H with its Merkle proof against H's root (which header H+1 carries, per
+the state-root rule). Below the latest height both read the store's value
+history (node/store/history.py) and the tree's version H; a height above the
+latest, or a tree version pruned away, is ``HeightUnavailable``.
 
 Errors: ``LedgerError`` ├ ``GenesisMismatch`` ├ ``GenesisError`` ├
 ``StateRootMismatch`` ├ ``HeightUnavailable``; blocks: ``InvalidBlock``.
@@ -49,6 +53,13 @@ from types import TracebackType
 from typing import Final
 
 from zonechain.node.accounts import AccountRecord, account_key
+from zonechain.node.consensus.evidence import (
+    EVIDENCE_COMMITTED,
+    EVIDENCE_EXPIRED,
+    EVIDENCE_MAX_AGE_HEIGHTS,
+    CommittedEvidence,
+    evidence_expired,
+)
 from zonechain.node.crypto import PrivateKey, verify_signature
 from zonechain.node.executor import (
     WRONG_CHAIN,
@@ -60,6 +71,7 @@ from zonechain.node.executor import (
     ZonePolicy,
     allow_all,
 )
+from zonechain.node.state.errors import VersionPruned
 from zonechain.node.state.proof import StateProof
 from zonechain.node.state.tree import JellyfishMerkleTree
 from zonechain.node.store import BlockCommit, NodeStore
@@ -83,7 +95,7 @@ from zonechain.vm.encoding import Reader, Writer
 from zonechain.vm.host.frame import CallContext
 from zonechain.vm.overlay import Overlay
 from zonechain.vm.runtime import Outcome, VirtualMachine
-from zonechain.vm.state import ADDRESS_BYTES
+from zonechain.vm.state import ADDRESS_BYTES, StateReader
 
 LEDGER_GENESIS_HASH_DOMAIN: Final = b"zonechain/ledger-genesis/v1"
 """Hash of the ledger's ``Genesis`` (the initial STATE), stored as the hash of
@@ -125,7 +137,8 @@ class StateRootMismatch(LedgerError):
 
 
 class HeightUnavailable(LedgerError):
-    """A read at a height whose full state this node does not keep."""
+    """A read at a height this node cannot serve: above the latest, below genesis, or
+    (for a proof) a state-tree version pruned away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +266,8 @@ class Ledger:
         if store.latest_height() is None:
             self._commit_genesis()
         self._tip = self._load_tip()
+        # Derived from committed blocks (no schema): rebuilt the same way after a restart.
+        self.committed_evidence = CommittedEvidence.load(store.load_block, self._tip.height)
 
     @classmethod
     def open(
@@ -423,7 +438,10 @@ class Ledger:
 
         Each item: votes of this chain, at a height from 1 to the block's, by a
         member of that height's validator set, both signatures valid, no item
-        twice. A ledger opened without ``evidence_keys`` accepts no evidence."""
+        twice. A ledger opened without ``evidence_keys`` accepts no evidence.
+        Not older than EVIDENCE_MAX_AGE_HEIGHTS (InvalidBlock(EVIDENCE_EXPIRED)),
+        and not an equivocation a committed block already holds
+        (InvalidBlock(EVIDENCE_COMMITTED); index: ``committed_evidence``)."""
         seen: set[bytes] = set()
         for index, item in enumerate(block.evidence):
             where = f"evidence[{index}]"
@@ -437,6 +455,13 @@ class Ledger:
             raise InvalidBlock(INVALID_EVIDENCE, f"{where}: votes of another chain")
         if not 1 <= item.height <= height:
             raise InvalidBlock(INVALID_EVIDENCE, f"{where}: height {item.height} out of range")
+        if evidence_expired(item.height, height):
+            raise InvalidBlock(EVIDENCE_EXPIRED, f"{where}: height {item.height} is more than "
+                               f"{EVIDENCE_MAX_AGE_HEIGHTS} heights before {height}")
+        committed_at = self.committed_evidence.committed_at(item)
+        if committed_at is not None:
+            raise InvalidBlock(EVIDENCE_COMMITTED,
+                               f"{where}: this equivocation is already in block {committed_at}")
         if self._evidence_keys is None:
             raise InvalidBlock(INVALID_EVIDENCE, f"{where}: this ledger cannot verify evidence")
         public_key = self._evidence_keys(item.validator, item.height)
@@ -485,6 +510,7 @@ class Ledger:
         self.tree.remember(result.tree_update)
         self._tip = _Tip(block.height, block.hash, result.state_root, result.receipts_root,
                          block.header.time_ms, certificate)
+        self.committed_evidence.record(block)
         return result.receipts
 
     def propose_block(
@@ -521,30 +547,61 @@ class Ledger:
 
     # -- reads ------------------------------------------------------------------------
 
-    def _check_latest(self, height: int | None) -> int:
+    def _check_height(self, height: int | None) -> int:
+        """``height`` (None: the latest) if this node holds its state, else HeightUnavailable."""
         latest = self._tip.height
-        if height is not None and height != latest:
+        if height is None:
+            return latest
+        if isinstance(height, bool) or not isinstance(height, int):
+            raise HeightUnavailable(f"height must be an int, got {type(height).__name__}")
+        if not GENESIS_HEIGHT <= height <= latest:
             raise HeightUnavailable(
-                f"height {height}: this node keeps the full state of its latest height "
-                f"({latest}) only")
-        return latest
+                f"height {height}: this node serves heights {GENESIS_HEIGHT}..{latest} "
+                f"(latest committed {latest})")
+        return height
+
+    def state_at(self, height: int) -> StateReader:
+        """The committed state after ``height`` (0..latest): current values at the
+        latest height, the store's value history below it. Read-only."""
+        if self._check_height(height) == self._tip.height:
+            return self.store
+        return self.store.state_at(height)
+
+    def time_at(self, height: int) -> int:
+        """Block time of committed ``height`` (the genesis time at 0)."""
+        height = self._check_height(height)
+        if height == self._tip.height:
+            return self._tip.time_ms
+        if height == GENESIS_HEIGHT:
+            return self.genesis.time_ms
+        raw = self.store.load_block(height)
+        assert raw is not None  # every height up to the tip is committed
+        return BlockHeader.read(Reader(raw)).time_ms  # the header leads the block bytes
 
     def query(
         self, contract: bytes, method: str, args: bytes = b"", *, height: int | None = None,
         caller: bytes = NOBODY, gas_limit: int = QUERY_GAS_MAX,
     ) -> Outcome:
-        """Run read-only ``method`` of ``contract`` on the latest state."""
+        """Run read-only ``method`` of ``contract`` on the state after ``height``
+        (None: the latest), with that block's height and time in its context."""
         with self._lock:
-            latest = self._check_latest(height)
-            context = CallContext(caller, caller, contract, "", latest, self._tip.time_ms,
+            height = self._check_height(height)
+            context = CallContext(caller, caller, contract, "", height, self.time_at(height),
                                   ZERO_HASH)
-            return self.vm.query(method, args, context, self.store, min(gas_limit, QUERY_GAS_MAX))
+            return self.vm.query(method, args, context, self.state_at(height),
+                                 min(gas_limit, QUERY_GAS_MAX))
 
     def read_state(self, key: bytes, *, height: int | None = None, prove: bool = True,
                    ) -> StateRead:
-        """The raw value of state ``key`` at the latest height, with its tree proof."""
+        """The raw value of state ``key`` after ``height`` (None: the latest), with its
+        tree proof against that height's root (HeightUnavailable if the tree was pruned)."""
         with self._lock:
-            latest = self._check_latest(height)
-            value = self.store.get(key)
-            proof = self.tree.get_proof(key, latest) if prove else None
-            return StateRead(key, value, latest, self._tip.state_root, proof)
+            height = self._check_height(height)
+            value = self.state_at(height).get(key)
+            try:
+                root = self._tip.state_root if height == self._tip.height else \
+                    self.tree.root_hash(height)
+                proof = self.tree.get_proof(key, height) if prove else None
+            except VersionPruned as pruned:
+                raise HeightUnavailable(f"height {height}: {pruned}") from None
+            return StateRead(key, value, height, root, proof)

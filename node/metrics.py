@@ -59,6 +59,8 @@ class Metrics:
         ("txs_rejected_total", "Submitted transactions the mempool refused."),
         ("txs_gossip_received_total", "Transactions received from peers."),
         ("consensus_messages_received_total", "Proposals and votes received from peers."),
+        ("consensus_messages_refused_total",
+         "Proposals and votes dropped: the sending peer is not a current validator."),
         ("blocks_synced_total", "Committed blocks fetched from peers by block sync."),
         ("proposals_invalid_total", "Proposed blocks that failed validation."),
         ("client_requests_rejected_total", "Client requests refused as malformed or too large."),

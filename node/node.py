@@ -51,7 +51,16 @@ store error, is a node fault: it is logged and the node stops with exit code
 Evidence: a proposer puts the core's pending equivocation evidence into its
 block; ``Ledger.check_block`` verifies each item's signatures against the
 validator set of its height (``_validator_public_key``), so a block with
-forged evidence is invalid. Test-only fault injection (node/faults.py:
+forged evidence is invalid; evidence older than EVIDENCE_MAX_AGE_HEIGHTS, or of
+an equivocation a committed block holds, is invalid too, and the core's pool
+(built with the ledger's committed-evidence index) never proposes either.
+
+Peers: proposals and votes are taken only from peers whose TLS certificate
+names a validator key of the sets of heights H..H+2 (H = last committed;
+``_is_consensus_sender``, the p2p server's ``consensus_senders`` gate); other
+peers are full nodes to us (blocks, status, transactions) and their consensus
+messages are dropped and counted. A node whose validator key differs from its
+certificate's refuses to start. Test-only fault injection (node/faults.py:
 partitions, withheld proposals, equivocation) is active only when the process
 runs with ``ZONECHAIN_TEST_FAULTS=1``; otherwise its hooks are skipped.
 
@@ -107,6 +116,7 @@ from zonechain.node.consensus import (
     VoteMessage,
     verify_commit,
 )
+from zonechain.node.consensus.evidence import EVIDENCE_COMMITTED, EVIDENCE_EXPIRED
 from zonechain.node.crypto import PrivateKey
 from zonechain.node.executor import ExecutionResult, InvalidBlock
 from zonechain.node.faults import FAULTS_FILE, FaultInjector
@@ -143,6 +153,9 @@ from zonechain.vm.engine import VM_THREAD_STACK_BYTES
 T = TypeVar("T")
 
 CONFIG_FILE: Final = "config.toml"
+
+EVIDENCE_CODES: Final = frozenset({INVALID_EVIDENCE, EVIDENCE_EXPIRED, EVIDENCE_COMMITTED})
+"""InvalidBlock codes of a proposal's evidence: the builder then proposes without it."""
 
 PROPOSAL_TIME_AHEAD_MS_MAX: Final = 15_000
 """How far a proposal's header time may run ahead of this validator's clock
@@ -342,8 +355,6 @@ class Node:
         # Our own proposals, executing on the ``proposal`` thread while the network votes.
         self._executing: dict[bytes, Future[ExecutionResult]] = {}
         self._candidates: dict[bytes, Block] = {}  # this height's checked or synced blocks
-        self._undo: tuple[int, dict[bytes, bytes | None]] = (-1, {})
-        self._tip_time: tuple[int, int] = (-1, 0)  # (height, its block's time_ms)
         self.tip = ChainTip(self.ledger.height, self.ledger.last_block_hash,
                             self.ledger.state_root)
         self._committed = threading.Condition()
@@ -358,9 +369,11 @@ class Node:
         self.fault: BaseException | None = None
         self.core = self._make_core()
         self.runner = ConsensusRunner(self.core, self, self, self)
+        self._consensus_keys = self._current_validator_keys()
         self.transport = PeerTransport.from_config(
             self.config, self.genesis, self._inbox, status=self._peer_status,
-            blocks=self.committed_blocks)
+            blocks=self.committed_blocks, consensus_senders=self._is_consensus_sender)
+        self._check_certificate_key()
         self.sync = BlockSync(
             chain_id=self.chain_id, peers=lambda: self.transport.peers,
             local_height=lambda: self.ledger.height, validators_at=self.validators_at,
@@ -383,6 +396,38 @@ class Node:
             return self._genesis_validators
         return consensus_validators_at(self.store, height)
 
+    def _current_validator_keys(self) -> frozenset[bytes]:
+        """Validator keys of the sets of the last committed height H, H+1 and H+2.
+
+        H+2 is known once H is applied (VALIDATOR_CHANGE_DELAY), so a validator
+        that joins is accepted before its first height; H keeps late precommits
+        of a validator that has just left (they complete certificates and evidence)."""
+        height = self.ledger.height
+        return frozenset(validator.public_key
+                         for at in range(max(height, 1), height + 3)
+                         for validator in self.validators_at(at).validators)
+
+    def _is_consensus_sender(self, identity: PeerIdentity) -> bool:
+        """The p2p server's gate (transport thread): may this peer send proposals and
+        votes? Only if its certificate's validator key is in ``_consensus_keys``."""
+        if identity.validator_public_key in self._consensus_keys:
+            return True
+        self.metrics.add("consensus_messages_refused_total")
+        return False
+
+    def _check_certificate_key(self) -> None:
+        """A validator key must be the one its TLS certificate names: peers accept
+        consensus messages by the certificate's key (docs/OPERATIONS.md)."""
+        if self.key is None or self.transport.identity.validator_public_key == \
+                self.key.public_key:
+            return
+        raise NodeStartError(
+            f"{self.config.paths.tls_certificate} names validator key "
+            f"{self.transport.identity.validator_public_key.hex()}, but "
+            f"{self.config.paths.validator_key} holds {self.key.public_key.hex()}: peers "
+            f"would drop this node's votes; re-issue the certificate for the key "
+            f"(zonechain.node.init_cli.issue_validator_certificate)")
+
     def _validator_public_key(self, address: bytes, height: int) -> bytes | None:
         """The ledger's evidence check: ``address``'s key in the set of ``height``."""
         member = self.validators_at(height).get(address)
@@ -395,6 +440,8 @@ class Node:
         certificate = self.store.load_certificate(height) if height > 0 else None
         signer = (GuardedSigner(self.key, NodeStoreSignerStore(self.store))
                   if self.is_validator and self.key is not None else NonSigner())
+        if evidence is None:  # leaves out what committed blocks hold, also after a restart
+            evidence = EvidencePool(committed=self.ledger.committed_evidence.holds)
         return ConsensusCore(
             self.chain_id, self.validator_schedule, signer, self,
             height=height + 1,
@@ -644,7 +691,7 @@ class Node:
                 # The mempool admitted a tx the executor refuses (e.g. its state moved on):
                 # drop it and build again; never propose a block we know is invalid.
                 self.log("proposal_rebuilt", {"height": height, "error": str(error)})
-                if error.code == INVALID_EVIDENCE:  # never expected: our pool verified it
+                if error.code in EVIDENCE_CODES:  # never expected: our pool checked it
                     self.log("proposal_evidence_dropped", {"height": height, "error": str(error)})
                     evidence = ()
                     continue
@@ -685,14 +732,12 @@ class Node:
         return own is not None and self.validators.has_quorum(own.power)
 
     def _tip_time_ms(self) -> int:
-        """The last block's time (the ledger requires the next one to be later)."""
-        height, time_ms = self._tip_time
-        if height != self.ledger.height:
-            raw = self.store.load_block(self.ledger.height) if self.ledger.height > 0 else None
-            time_ms = (Block.decode(raw).header.time_ms if raw is not None
-                       else self.genesis.genesis_time_ms - 1)
-            self._tip_time = (self.ledger.height, time_ms)
-        return time_ms
+        """The time the next block must pass: the ledger's tip time (held in memory),
+        or just before genesis time at height 0 (block 1 may carry genesis time)."""
+        height = self.ledger.height
+        if height == 0:
+            return self.genesis.genesis_time_ms - 1
+        return self.ledger.time_at(height)
 
     def _reap_waiting(self) -> list[SignedTransaction]:
         # At most half the propose timeout: the other validators are waiting for us;
@@ -733,12 +778,10 @@ class Node:
         result = self._checked.get(block.hash) or self._own_result(block)
         if result is None or result.height != self.ledger.height + 1:
             result = self.ledger.check_block(block)  # a synced block; InvalidBlock is a fault
-        with self.ledger._lock:  # readers see the store and its undo record change together
-            undo = {key: self.store.get(key) for key in result.state_writes}
+        with self.ledger._lock:  # readers see the store and the tip change together
             receipts = self.ledger.commit_checked(block, result, commit)
-            self._undo = (block.height, undo)
-            self._tip_time = (block.height, block.header.time_ms)
             self.tip = ChainTip(block.height, block.hash, result.state_root)
+        self._consensus_keys = self._current_validator_keys()
         self._checked.clear()
         for abandoned in self._executing.values():  # other rounds' proposals
             abandoned.cancel()  # not started yet: never run; running: its result is dropped
@@ -868,10 +911,6 @@ class Node:
                     return False
                 self._committed.wait(remaining)
         return True
-
-    def undo_record(self) -> tuple[int, dict[bytes, bytes | None]]:
-        """(height H, values before block H of the keys it wrote); read under the ledger lock."""
-        return self._undo
 
     def _gauges(self) -> Gauges:
         peers = self.transport.peers

@@ -9,12 +9,17 @@ What each call answers (tests/sdk/fake_node.py is the model the SDK is tested ag
     GetBlock              block + the certificate that committed it; height 0 = latest
     Status                chain id, height, last block hash, state root after it,
                           this node's validator address, catching_up, mempool size
-    Query                 view call: read-only method at the latest height (a failed
-                          call: error_code/error_message in the answer);
-                          state key: its value at the latest height, or with ``prove``
-                          at the newest PROVABLE height H = latest - 1, with the
-                          Merkle proof, header H + 1 (whose last_state_root commits
-                          H's state) and that header's certificate
+    Query                 at ``height`` H, any committed height from 1 (0 asks for
+                          the newest; the node keeps every height's values,
+                          node/store/history.py, and every tree version):
+                          view call: read-only method on the state after H, with
+                          block H's height and time in its context (a failed call:
+                          error_code/error_message in the answer);
+                          state key: its value after H (H <= latest), or with
+                          ``prove`` (H <= latest - 1, the newest PROVABLE height by
+                          default) with the Merkle proof at tree version H, header
+                          H + 1 (whose last_state_root commits H's state) and that
+                          header's certificate
     StreamBlocks/Events   from a height on, then live as blocks commit; resumable by
                           asking again from the last height seen. StreamBlocks with
                           ``with_receipts``: each block with its receipts in tx order,
@@ -45,8 +50,10 @@ so bytes that are not valid protobuf, a wrong-sized hash or address, or a
 transaction that breaks its type's rules end the call with INVALID_ARGUMENT
 naming the field; a request over ``CLIENT_MESSAGE_BYTES_MAX`` is refused by
 grpc with RESOURCE_EXHAUSTED, as is a batch over ``SUBMIT_BATCH_TXS_MAX`` or a
-stream beyond ``STREAMS_MAX``; a height this node cannot serve is
-OUT_OF_RANGE. None of these affects other calls: the node keeps serving.
+stream beyond ``STREAMS_MAX``; a height this node cannot serve (above the
+latest, or above latest - 1 with ``prove``, or a pruned tree version) is
+OUT_OF_RANGE, naming the heights served. None of these affects other calls:
+the node keeps serving.
 
 Transport: plaintext by default (loopback devnets); with ``client_tls`` in the
 node config, server-side TLS with that certificate and key (``ClientServer``).
@@ -75,10 +82,10 @@ from zonechain.node.executor import (
     InvalidBlock,
     static_fault,
 )
-from zonechain.node.ledger import QUERY_GAS_MAX, Ledger
+from zonechain.node.ledger import QUERY_GAS_MAX, HeightUnavailable, Ledger
 from zonechain.node.mempool import MempoolRejection
 from zonechain.node.query_auth import ReadRefused, check_read, check_simulation
-from zonechain.node.state.proof import hash_value
+from zonechain.node.state.proof import StateProof
 from zonechain.node.types.block import Block
 from zonechain.node.types.errors import MalformedMessage, MessageTooLarge
 from zonechain.node.types.hashing import ZERO_HASH
@@ -296,19 +303,23 @@ class ClientService:
                          f"view_call.contract: must be {ADDRESS_BYTES} bytes")
         ledger = self.node.ledger
         latest = ledger.height
-        if request.height not in (0, latest):
+        height = request.height or latest
+        if height > latest:
             self._refuse(context, grpc.StatusCode.OUT_OF_RANGE,
-                         f"height {request.height}: view calls run at the latest height "
-                         f"({latest}) only")
+                         _range_message(height, latest, latest, prove=False))
         gas_limit = min(call.gas_limit or QUERY_GAS_MAX, QUERY_GAS_MAX)
 
         def run() -> Outcome:
-            return ledger.query(call.contract, call.method, call.args, gas_limit=gas_limit)
+            return ledger.query(call.contract, call.method, call.args, height=height,
+                                gas_limit=gas_limit)
 
         try:
             outcome = self.node.run_query(run).result(QUERY_TIMEOUT_S)
         except futures.TimeoutError:
             self._refuse(context, grpc.StatusCode.DEADLINE_EXCEEDED, "the query timed out")
+            raise
+        except HeightUnavailable as problem:
+            self._refuse(context, grpc.StatusCode.OUT_OF_RANGE, str(problem))
             raise
         except ValueError as problem:
             self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, f"view_call: {problem}")
@@ -317,11 +328,10 @@ class ClientService:
             self._refuse(context, grpc.StatusCode.UNAVAILABLE, str(problem))
             raise
         if outcome.ok:
-            return services_pb2.QueryResponse(height=ledger.height,
-                                              return_data=outcome.return_data)
+            return services_pb2.QueryResponse(height=height, return_data=outcome.return_data)
         failure = outcome.error
         return services_pb2.QueryResponse(
-            height=ledger.height,
+            height=height,
             error_code=failure.code if failure is not None else "contract_error",
             error_message=failure.message if failure is not None else "the call failed")
 
@@ -331,51 +341,33 @@ class ClientService:
         if not 1 <= len(key) <= STATE_KEY_BYTES_MAX:
             self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT,
                          f"state_key.key: must be 1..{STATE_KEY_BYTES_MAX} bytes")
-        node = self.node
-        with node.ledger._lock:  # one consistent commit: store, tree, undo record
-            latest = node.ledger.height
-            newest = latest - 1 if request.prove else latest
-            height = request.height or newest
-            if newest < 0 or height > newest or height < max(latest - 1, 0):
-                self._refuse(context, grpc.StatusCode.OUT_OF_RANGE, _range_message(
-                    height, newest, latest, request.prove))
-            value = self._value_at(key, height, latest, context)
-            response = services_pb2.QueryResponse(height=height)
-            if value is not None:
-                response.value = value
-            if request.prove:
-                self._add_proof(response, key, value, height, latest, context)
-            return response
+        ledger = self.node.ledger
+        latest = ledger.height  # heights only grow: everything up to it stays readable
+        newest = latest - 1 if request.prove else latest
+        height = request.height or newest
+        if newest < 0 or height > newest:
+            self._refuse(context, grpc.StatusCode.OUT_OF_RANGE, _range_message(
+                height, newest, latest, request.prove))
+        try:
+            read = ledger.read_state(key, height=height, prove=request.prove)
+        except HeightUnavailable as problem:  # e.g. a tree version pruned away
+            self._refuse(context, grpc.StatusCode.OUT_OF_RANGE, str(problem))
+            raise
+        response = services_pb2.QueryResponse(height=height)
+        if read.value is not None:
+            response.value = read.value
+        if read.proof is not None:
+            self._add_proof(response, read.proof, height, context)
+        return response
 
-    def _value_at(self, key: bytes, height: int, latest: int,
-                  context: grpc.ServicerContext) -> bytes | None:
-        store = self.node.store
-        if height == latest:
-            return store.get(key)
-        undo_height, undo = self.node.undo_record()
-        if undo_height == latest:
-            return undo[key] if key in undo else store.get(key)
-        # Restarted since block ``latest`` committed: no undo record. The current
-        # value is the answer when the proof at ``height`` says it is unchanged.
-        proof = self.node.ledger.tree.get_proof(key, height)
-        current = store.get(key)
-        if proof.leaf is None and current is None:
-            return None
-        if proof.leaf is not None and current is not None and \
-                proof.leaf.value_hash == hash_value(current):
-            return current
-        self._refuse(context, grpc.StatusCode.UNAVAILABLE,
-                     f"height {height} is not readable until the next block commits; retry")
-        raise AssertionError("abort returned")
-
-    def _add_proof(self, response: services_pb2.QueryResponse, key: bytes,
-                   value: bytes | None, height: int, latest: int,
-                   context: grpc.ServicerContext) -> None:
-        proof = self.node.ledger.tree.get_proof(key, height)
-        pair = self.node.block_at(latest)
+    def _add_proof(self, response: services_pb2.QueryResponse, proof: StateProof,
+                   height: int, context: grpc.ServicerContext) -> None:
+        """The proof, header ``height + 1`` (its last_state_root commits the state
+        after ``height``) and that header's certificate."""
+        pair = self.node.block_at(height + 1)
         if pair is None:
             self._refuse(context, grpc.StatusCode.UNAVAILABLE,
-                         f"block {latest} and its certificate are not stored")
+                         f"block {height + 1} and its certificate are not stored")
             raise AssertionError("abort returned")
         block, commit = pair
         response.proof = proof.encode()
@@ -409,7 +401,7 @@ class ClientService:
         def run() -> services_pb2.SimulateResponse:
             return simulate_transaction(ledger, signed, node.now_ms(),
                                         check_signature=signed_run,
-                                        tip_time_ms=self._tip_time_ms)
+                                        tip_time_ms=ledger.time_at)
 
         try:
             response = node.run_query(run).result(QUERY_TIMEOUT_S)
@@ -420,13 +412,6 @@ class ClientService:
             self._refuse(context, grpc.StatusCode.UNAVAILABLE, str(problem))
             raise
         return response.SerializeToString()
-
-    def _tip_time_ms(self, height: int) -> int:
-        """The time of block ``height`` (0: genesis time), which the next block must pass."""
-        pair = self.node.block_at(height) if height > 0 else None
-        if pair is None:
-            return self.node.ledger.genesis.time_ms
-        return pair[0].header.time_ms
 
     # ---- streams -----------------------------------------------------------------------------
 
@@ -564,9 +549,11 @@ def simulate_transaction(
 def _range_message(height: int, newest: int, latest: int, prove: bool) -> str:
     if newest < 0:
         return "no height is provable yet (the first block has not committed)"
+    if newest == 0:
+        return f"height {height}: this node holds genesis only (height 0 asks for it)"
     what = "provable" if prove else "readable"
-    return (f"height {height}: this node serves heights {max(latest - 1, 0)}..{newest} "
-            f"({what}; latest committed {latest})")
+    return (f"height {height}: this node serves heights 1..{newest} ({what}; 0 asks for "
+            f"{newest}; latest committed {latest})")
 
 
 class ClientTlsError(OSError):

@@ -18,7 +18,17 @@ consensus as ``SyncedBlock`` events on its consensus thread, which verifies
 the certificate once more, decides the height, and the ledger executes and
 checks the block against the chain before the one synced, durable commit.
 A peer that sends a bad block or certificate is skipped for this round (the
-next peer is tried); nothing it sent is applied. After handing a batch
+next peer is tried); nothing it sent is applied.
+
+Peers' heights are claims, and a peer may lie. A peer that claims to be
+ahead but serves no verified block (an error, a bad block or certificate,
+or an empty answer) is benched for ``SYNC_PEER_BENCH_S``: it is neither
+asked nor believed meanwhile, so a liar costs one failed request per bench
+period. ``best_peer_height`` (and so ``catching_up``) is the highest height
+claimed by a reachable peer that is not benched, recomputed every pass, never
+a maximum kept forever: one lie cannot make the node think it is behind for
+good. Peers are tried in a rotating order (by node id, starting one further
+each pass), so no single peer, slow or lying, is always asked first. After handing a batch
 over, the thread waits until the ledger reached its last height (or
 ``APPLY_WAIT_S`` passed) before it asks for more, so at most one batch is
 queued at a time.
@@ -30,6 +40,7 @@ catches up, never what it commits.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Protocol
 
@@ -52,6 +63,12 @@ before polling peers again (applying 64 full blocks takes far less)."""
 
 SYNC_INTERVAL_S: Final = 1.0
 """How often peers' heights are polled when nothing pokes the sync thread."""
+
+SYNC_PEER_BENCH_S: Final = 30.0
+"""How long a peer that claimed blocks it did not serve (or served bad ones) is
+neither asked nor believed: a lying peer costs one failed request per 30 s,
+while an honest peer that merely hiccuped is asked again within half a minute
+(the other peers serve meanwhile)."""
 
 
 class SyncError(Exception):
@@ -90,6 +107,7 @@ class BlockSync:
         deliver: Callable[[Block, Commit], None], wait_height: Callable[[int, float], bool],
         on_event: Callable[[str, dict[str, object]], None],
         interval_s: float = SYNC_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._chain_id = chain_id
         self._peers = peers
@@ -102,6 +120,10 @@ class BlockSync:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._clock = clock
+        self._claims: dict[str, int] = {}  # node id -> height it last claimed (not benched)
+        self._benched_until: dict[str, float] = {}
+        self._passes = 0
         self._best_peer_height = 0
         self.blocks_synced = 0
 
@@ -112,7 +134,13 @@ class BlockSync:
 
     @property
     def best_peer_height(self) -> int:
+        """The highest height claimed by a reachable peer that is not benched."""
         return self._best_peer_height
+
+    def benched(self) -> list[str]:
+        """Peers not asked nor believed right now (they claimed blocks they did not serve)."""
+        now = self._clock()
+        return sorted(node_id for node_id, until in self._benched_until.items() if until > now)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="block-sync", daemon=True)
@@ -140,27 +168,59 @@ class BlockSync:
     def sync_once(self) -> int:
         """One pass over the peers: fetch and hand over one batch; the blocks handed over."""
         local = self._local_height()
-        for node_id, peer in sorted(self._peers().items()):
-            try:
-                peer_height = peer.status().height
-            except TransportError:
-                continue
-            self._best_peer_height = max(self._best_peer_height, peer_height)
-            if peer_height <= local:
+        delivered = 0
+        for node_id, peer in self._rotation():
+            peer_height = self._claim(node_id, peer)
+            if peer_height is None or peer_height <= local or delivered:
                 continue
             last = min(peer_height, local + SYNC_BATCH_BLOCKS)
             try:
                 delivered = self._fetch(peer, local + 1, last)
             except (TransportError, MalformedMessage, SyncError) as error:
-                self._on_event("sync_peer_failed", {"peer": node_id, "error": str(error)})
+                self._bench(node_id, peer_height, str(error))
                 continue
-            if delivered:
-                self.blocks_synced += delivered
-                self._on_event("sync_batch", {"peer": node_id, "from": local + 1,
-                                              "to": local + delivered, "peer_height": peer_height})
-                self._wait_height(local + delivered, APPLY_WAIT_S)
-                return delivered
-        return 0
+            if not delivered:
+                self._bench(node_id, peer_height, "served no block")
+                continue
+            self.blocks_synced += delivered
+            self._on_event("sync_batch", {"peer": node_id, "from": local + 1,
+                                          "to": local + delivered, "peer_height": peer_height})
+        self._best_peer_height = max(self._claims.values(), default=0)
+        if delivered:
+            self._wait_height(local + delivered, APPLY_WAIT_S)
+        return delivered
+
+    def _rotation(self) -> list[tuple[str, SyncPeer]]:
+        """The peers not benched, by node id, starting one further each pass."""
+        peers = self._peers()
+        for gone in [node_id for node_id in self._claims if node_id not in peers]:
+            del self._claims[gone]
+        now = self._clock()
+        ready = sorted((node_id, peer) for node_id, peer in peers.items()
+                       if self._benched_until.get(node_id, 0.0) <= now)
+        if not ready:
+            return []
+        start = self._passes % len(ready)
+        self._passes += 1
+        return ready[start:] + ready[:start]
+
+    def _claim(self, node_id: str, peer: SyncPeer) -> int | None:
+        """The height ``peer`` claims now (remembered), or None if it cannot be asked."""
+        try:
+            height = peer.status().height
+        except TransportError:
+            self._claims.pop(node_id, None)
+            return None
+        self._claims[node_id] = height
+        return height
+
+    def _bench(self, node_id: str, claimed: int, reason: str) -> None:
+        """Neither ask nor believe ``node_id`` for SYNC_PEER_BENCH_S."""
+        self._claims.pop(node_id, None)
+        self._benched_until[node_id] = self._clock() + SYNC_PEER_BENCH_S
+        self._on_event("sync_peer_failed", {"peer": node_id, "claimed_height": claimed,
+                                            "error": reason,
+                                            "benched_s": SYNC_PEER_BENCH_S})
 
     def _fetch(self, peer: SyncPeer, first: int, last: int) -> int:
         """Verify and hand over blocks first..last from ``peer``; how many were handed over."""

@@ -328,6 +328,11 @@ class Client:
               timeout_s: float | None = None, key: Key | None = None) -> QueryResult:
         """Run read-only ``method`` against the state after ``height`` (None: latest).
 
+        Any committed height from 1 may be asked for (0, like None, means the
+        latest): nodes keep every height's values, and the call sees that
+        block's height and time (``block_height``, ``block_time_ms``). A height
+        above the node's latest is ``InvalidRequest`` (OUT_OF_RANGE). The
+        result's ``height`` is the height answered for.
         View calls cannot be proven (the proof covers state keys); for a verified
         read use ``read_state(..., verify=True)``. A failed call raises QueryFailed.
         ``key`` (default: the client's) signs the query, as a zone whose read
@@ -343,6 +348,11 @@ class Client:
                    reader: Key | None = None) -> StateValue:
         """The raw value of a state key; ``verify=True`` checks it with ``self.verifier``.
 
+        ``height`` (None or 0: the newest) may be any committed height from 1 up
+        to the node's latest, or up to latest - 1 with ``prove``/``verify`` (the
+        proof of height H is checked against header H + 1, which commits H's
+        state root); above that, ``InvalidRequest`` (OUT_OF_RANGE). A verified
+        read must be for the height asked (``VerificationFailed`` otherwise).
         ``reader`` (default: the client's ``key``) signs the query (see ``query``).
         """
         _check_verify(self.verifier, verify)

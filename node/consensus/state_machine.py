@@ -26,7 +26,8 @@ Guarantees (with at most f faulty of n = 3f+1 by power):
   and late vote is judged with the set of its own height, and this
   validator signs only at heights where it is a member (docs/CONSENSUS.md,
   "Validator-set changes"). With a ValidatorSet nothing changes with height.
-- Messages for the next height are kept (at most FUTURE_MESSAGES_MAX) and
+- Messages for the next height are kept (at most FUTURE_MESSAGES_MAX of
+  them and FUTURE_MESSAGES_BYTES_MAX of encoded bytes) and
   replayed on arrival there; other heights are ignored. Bad messages are
   ignored, never raised: a peer cannot crash the node.
 
@@ -72,6 +73,7 @@ from zonechain.node.types.block import Block
 from zonechain.node.types.commit import Commit
 from zonechain.node.types.errors import DecodeError, MalformedMessage
 from zonechain.node.types.evidence import DuplicateVoteEvidence
+from zonechain.node.types.limits import BLOCK_BYTES_MAX
 from zonechain.node.types.vote import Proposal, Vote, VoteType
 
 PROPOSALS_PER_ROUND_MAX: Final = 4
@@ -89,6 +91,21 @@ FUTURE_MESSAGES_MAX: Final = 4096
 """Next-height messages kept while this height finishes: a few rounds of
 votes from 256 validators; beyond that the sender is flooding and the rest
 is dropped (gossip resends what matters)."""
+
+FUTURE_MESSAGES_BYTES_MAX: Final = 4 * BLOCK_BYTES_MAX + 1024 * 1024
+"""Encoded bytes of the kept next-height messages (a proposal counts its block):
+four maximal proposals (an honest proposer sends one per round, and the first
+round or two of a height may fail) plus 1 MiB of votes (4,096 votes of about
+200 B). Without it FUTURE_MESSAGES_MAX maximal proposals could hold ~32 GiB;
+with it a flooding sender holds at most ~33 MiB. A proposal dropped here is
+not lost for good: its proposer re-gossips it once we are at its height."""
+
+
+def message_bytes(message: ConsensusMessage) -> int:
+    """Encoded size of a consensus message; a proposal counts its block."""
+    if isinstance(message, VoteMessage):
+        return len(message.vote.encode())
+    return len(message.proposal.encode()) + len(message.block.encode())
 
 
 class BlockBuilder(Protocol):
@@ -121,6 +138,7 @@ class ConsensusCore:
         self._verify = verify
         self._out: list[Effect] = []
         self._future: list[ConsensusMessage] = []
+        self._future_bytes = 0
         self._last_votes: HeightVotes | None = None
         self._reset_height(height, last_commit)
 
@@ -242,13 +260,22 @@ class ConsensusCore:
         if round > self.round + ROUNDS_AHEAD_MAX:
             return
         if height == self.height + 1:
-            if len(self._future) < FUTURE_MESSAGES_MAX:
-                self._future.append(message)
+            self._keep_for_next_height(message)
             return
         if isinstance(message, VoteMessage):
             self._on_vote(message.vote)
         elif height == self.height:
             self._on_proposal(message.proposal, message.block)
+
+    def _keep_for_next_height(self, message: ConsensusMessage) -> None:
+        """Buffer ``message`` within FUTURE_MESSAGES_MAX and FUTURE_MESSAGES_BYTES_MAX."""
+        if len(self._future) >= FUTURE_MESSAGES_MAX:
+            return
+        size = message_bytes(message)
+        if self._future_bytes + size > FUTURE_MESSAGES_BYTES_MAX:
+            return
+        self._future.append(message)
+        self._future_bytes += size
 
     def _on_proposal(self, proposal: Proposal, block: Block) -> None:
         """Keep a round's proposals by its proposer (Alg.1 lines 22, 28, 36, 49).
@@ -354,7 +381,7 @@ class ConsensusCore:
         self._last_votes = self._votes
         self._reset_height(self.height + 1, commit)
         self._start_round(0)
-        waiting, self._future = self._future, []
+        waiting, self._future, self._future_bytes = self._future, [], 0
         for message in waiting:
             self._on_message(message)
 
@@ -464,8 +491,8 @@ class ConsensusCore:
         block = self.valid_block
         if block is None:
             block = self._builder.build_block(
-                self.height, self.round, self.last_commit, self.evidence.pending()
-            )
+                self.height, self.round, self.last_commit,
+                self.evidence.pending(height=self.height))
         try:
             proposal = self._signer.sign_proposal(
                 self.chain_id, self.height, self.round, self.valid_round, block.hash

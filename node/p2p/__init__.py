@@ -17,7 +17,10 @@ Mutual TLS proves the peer holds the key of a CA-signed certificate, and the
 CA's signature binds that certificate to the node id and validator key, so no
 extra hello message is needed. Votes and proposals are still verified with
 the validator's ed25519 key by consensus: the transport's identity says who
-SENT a message, not who SIGNED it (messages are relayed).
+SENT a message, not who SIGNED it. The server takes proposals and votes only
+from senders its ``consensus_senders`` gate accepts (a node: validator keys of
+the current and next sets); everyone else is served as a full node and its
+consensus messages are dropped and counted (server.py).
 
 Both sides authenticate: the server requires a client certificate chained to
 the CA; the client trusts only the CA and requires the server's certificate

@@ -16,6 +16,15 @@ Guarantees:
   RESOURCE_EXHAUSTED), and blocks per SyncBlocks call. See limits.py.
 - An inbox that raises is a bug in the receiver: the call ends with INTERNAL
   and the error is logged; the transport itself keeps running.
+- Consensus senders: when the node gives a ``consensus_senders`` predicate,
+  a proposal or vote reaches the inbox only if the predicate accepts the
+  sender's certificate identity (a node passes "its validator key is in the
+  validator set of the last committed height H, of H+1 or of H+2"). Any
+  other peer is treated as a full node: it may still sync blocks, ask for
+  status and gossip transactions, but its consensus messages are dropped and
+  counted (``consensus_refused``). The stream stays open, so a validator that
+  enters the set later needs no reconnect. Without a predicate every
+  CA-signed peer may send consensus messages (tests, tools).
 """
 
 from __future__ import annotations
@@ -71,6 +80,8 @@ class PeerStatusInfo:
 
 
 StatusProvider = Callable[[], PeerStatusInfo]
+ConsensusSenders = Callable[[PeerIdentity], bool]
+"""Whether a peer (its certificate identity) may send proposals and votes now."""
 BlockSource = Callable[[int, int], Iterable[tuple[Block, Commit]]]
 """(from_height, to_height inclusive) -> committed blocks with their certificates, in order."""
 
@@ -92,8 +103,12 @@ class PeerServer:
 
     def __init__(self, *, chain_id: str, tls: TlsMaterial, inbox: Inbox,
                  status: StatusProvider | None = None, blocks: BlockSource | None = None,
-                 limits: TransportLimits | None = None, clock: Clock | None = None) -> None:
+                 limits: TransportLimits | None = None, clock: Clock | None = None,
+                 consensus_senders: ConsensusSenders | None = None) -> None:
         self._chain_id = chain_id
+        self._consensus_senders = consensus_senders
+        self.consensus_refused = 0
+        """Consensus messages dropped because their sender is not a current validator."""
         self._tls = tls
         self._inbox = inbox
         self._status = status or (lambda: PeerStatusInfo(0, b""))
@@ -147,6 +162,8 @@ class PeerServer:
         try:
             for data in requests:
                 self._charge(state, context)
+                if not self._may_send_consensus(identity):
+                    continue  # dropped before decoding: a non-validator costs no parsing
                 wire = _parse(services_pb2.ConsensusMessage, data, context)
                 self._deliver(identity, _convert(decode_consensus, wire, context), context)
         finally:
@@ -208,6 +225,15 @@ class PeerServer:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"more than {self._limits.peer_concurrent_rpcs_max} calls open")
         return identity, state
+
+    def _may_send_consensus(self, identity: PeerIdentity) -> bool:
+        """Whether ``identity`` may send consensus messages; counts a refusal."""
+        if self._consensus_senders is None or self._consensus_senders(identity):
+            return True
+        with self._lock:
+            self.consensus_refused += 1
+        LOG.debug("consensus message from non-validator peer %s dropped", identity.node_id)
+        return False
 
     def _release(self, state: _PeerState) -> None:
         with self._lock:

@@ -28,7 +28,12 @@ from zonechain.node.p2p.errors import PeerUnavailable
 from zonechain.node.p2p.limits import TransportLimits
 from zonechain.node.p2p.messages import Inbox, PeerMessage
 from zonechain.node.p2p.peer import PeerConnection
-from zonechain.node.p2p.server import BlockSource, PeerServer, StatusProvider
+from zonechain.node.p2p.server import (
+    BlockSource,
+    ConsensusSenders,
+    PeerServer,
+    StatusProvider,
+)
 from zonechain.node.tls import TlsError
 
 
@@ -39,11 +44,13 @@ class PeerTransport:
                  peers: Sequence[PeerAddress], inbox: Inbox,
                  status: StatusProvider | None = None, blocks: BlockSource | None = None,
                  limits: TransportLimits | None = None, clock: Clock | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None,
+                 consensus_senders: ConsensusSenders | None = None) -> None:
         self.identity = tls.identity
         self._listen = listen
         self._server = PeerServer(chain_id=chain_id, tls=tls, inbox=inbox, status=status,
-                                  blocks=blocks, limits=limits, clock=clock)
+                                  blocks=blocks, limits=limits, clock=clock,
+                                  consensus_senders=consensus_senders)
         self._tls = tls
         self._chain_id = chain_id
         self._limits = limits
@@ -58,7 +65,8 @@ class PeerTransport:
     @classmethod
     def from_config(cls, config: NodeConfig, genesis: Genesis, inbox: Inbox,
                     status: StatusProvider | None = None,
-                    blocks: BlockSource | None = None) -> PeerTransport:
+                    blocks: BlockSource | None = None,
+                    consensus_senders: ConsensusSenders | None = None) -> PeerTransport:
         """The transport a node's config.toml describes; TlsError if its TLS files are wrong."""
         tls = load_tls_material(config.paths.tls_certificate, config.paths.tls_key,
                                 config.paths.tls_ca, genesis.ca_fingerprint)
@@ -68,7 +76,7 @@ class PeerTransport:
         limits = TransportLimits(send_queue_messages_max=config.p2p.send_queue_messages_max)
         return cls(chain_id=genesis.chain_id, tls=tls, listen=config.p2p.listen,
                    peers=config.p2p.peers, inbox=inbox, status=status, blocks=blocks,
-                   limits=limits)
+                   limits=limits, consensus_senders=consensus_senders)
 
     @property
     def peers(self) -> Mapping[str, PeerConnection]:
@@ -106,6 +114,11 @@ class PeerTransport:
         """
         for connection in self._peers.values():
             connection.send(message)
+
+    @property
+    def consensus_refused(self) -> int:
+        """Consensus messages dropped because their sender is not a current validator."""
+        return self._server.consensus_refused
 
     @property
     def dropped(self) -> int:

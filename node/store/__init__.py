@@ -3,7 +3,9 @@
 ``NodeStore`` (store.py) writes each block in one atomic, synced RocksDB batch,
 so a crash at any instant restarts at the last committed height with its
 state root. ``BlockCommit`` (commit.py) is what one block writes; layout.py
-fixes the column families and key encodings; errors.py draws the error tree.
+fixes the column families and key encodings; history.py keeps every state
+key's value at every height (``NodeStore.state_at``); errors.py draws the
+error tree.
 """
 
 from zonechain.node.store.commit import BlockCommit
@@ -20,12 +22,13 @@ from zonechain.node.store.errors import (
     StoreVersionError,
 )
 from zonechain.node.store.layout import SCHEMA_VERSION, TxLocation
-from zonechain.node.store.store import NodeStore
+from zonechain.node.store.store import NodeStore, StateAt
 
 __all__ = [
     "SCHEMA_VERSION",
     "BlockCommit",
     "NodeStore",
+    "StateAt",
     "StoreChainMismatch",
     "StoreClosed",
     "StoreCorrupt",

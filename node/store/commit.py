@@ -2,7 +2,8 @@
 
 ``BlockCommit`` carries everything a block changes: the block and its hash,
 the commit certificate, the transactions' index entries and receipts, the
-state writes, and the state tree's new and stale nodes. ``validate_commit``
+state writes with their history entries (history.py: one per written key,
+deletions as tombstones), and the state tree's new and stale nodes. ``validate_commit``
 checks every field (types, sizes, the height) and raises a ``StoreInputError``
 on the first fault; only then does ``commit_operations`` list the writes that
 the store puts into ONE RocksDB WriteBatch. So a bad commit writes nothing,
@@ -22,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from zonechain.node.store.errors import StoreHeightError, StoreInputError
+from zonechain.node.store.history import history_operations
 from zonechain.node.store.layout import (
     CF_BLOCK_HASHES,
     CF_BLOCKS,
@@ -156,6 +158,7 @@ def commit_operations(commit: BlockCommit) -> Iterator[Operation]:
         yield CF_RECEIPTS, tx_hash, receipt
     for key, value in commit.state_writes.items():
         yield CF_STATE, key, value
+    yield from history_operations(commit.height, commit.state_writes)
     for node_key, node in commit.new_nodes.items():
         yield CF_TREE_NODES, node_key, node
     for version, node_key in commit.stale_nodes:

@@ -12,6 +12,8 @@ store never pickles and never decodes blocks, receipts or tree nodes.
     tx_index        tx hash (32 B)                        height u64 + index in block u32
     receipts        tx hash (32 B)                        receipt bytes
     state           state key (vm/state.py layout)        value (the CURRENT state)
+    state_history   escape(state key) 00 00 + height u64  01 + value, or 00 if deleted at height
+                    (escape: each 00 byte -> 00 FF; one entry per key a block wrote, see history.py)
     tree_nodes      node key (from the state tree)        encoded node
     tree_stale      stale-since version u64 + node key    b""
     consensus       caller's key (votes, WAL records)     caller's bytes
@@ -27,8 +29,9 @@ from typing import Final
 
 from zonechain.node.store.errors import StoreCorrupt, StoreInputError
 
-SCHEMA_VERSION: Final = 1
-"""Version of this layout; a store written by a newer (or older) version is refused."""
+SCHEMA_VERSION: Final = 2
+"""Version of this layout; a store written by a newer (or older) version is refused.
+2: ``state_history`` (values at every height); a version-1 store must be re-synced."""
 
 CF_BLOCKS: Final = "blocks"
 CF_BLOCK_HASHES: Final = "block_hashes"
@@ -36,13 +39,14 @@ CF_COMMITS: Final = "commits"
 CF_TX_INDEX: Final = "tx_index"
 CF_RECEIPTS: Final = "receipts"
 CF_STATE: Final = "state"
+CF_STATE_HISTORY: Final = "state_history"
 CF_TREE_NODES: Final = "tree_nodes"
 CF_TREE_STALE: Final = "tree_stale"
 CF_CONSENSUS: Final = "consensus"
 CF_META: Final = "meta"
 COLUMN_FAMILIES: Final[tuple[str, ...]] = (
     CF_BLOCKS, CF_BLOCK_HASHES, CF_COMMITS, CF_TX_INDEX, CF_RECEIPTS,
-    CF_STATE, CF_TREE_NODES, CF_TREE_STALE, CF_CONSENSUS, CF_META,
+    CF_STATE, CF_STATE_HISTORY, CF_TREE_NODES, CF_TREE_STALE, CF_CONSENSUS, CF_META,
 )
 
 META_SCHEMA_VERSION: Final = b"schema_version"  # u32

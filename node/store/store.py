@@ -2,7 +2,8 @@
 
 Guarantee: the store is always at the end of some committed block. Everything
 one block changes (the block, its hash index, its certificate, transaction
-index entries, receipts, state writes, tree nodes, stale-node index entries,
+index entries, receipts, state writes and their history entries, tree nodes,
+stale-node index entries,
 and the meta record of last height, block hash and state root) goes into ONE
 RocksDB WriteBatch, written with ``sync=True``. RocksDB applies a batch
 atomically through its write-ahead log, and the sync makes it durable before
@@ -29,7 +30,9 @@ open initialises again.
 Reads see the latest committed block. There is one writer: ``commit_block``,
 ``prune_tree``, ``save_certificate`` and the consensus records are serialised
 by a lock; readers never block. ``get`` and ``next_key`` implement
-``zonechain.vm.state.StateReader`` over the current state.
+``zonechain.vm.state.StateReader`` over the current state; ``state_at(h)``
+(``get_at`` / ``next_key_at``) over the state after any committed height h,
+from the value history (history.py), which a later commit never changes.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from zonechain.node.store.errors import (
     StoreIOError,
     StoreVersionError,
 )
+from zonechain.node.store.history import next_key_at, value_at
 from zonechain.node.store.layout import (
     CF_BLOCK_HASHES,
     CF_BLOCKS,
@@ -61,6 +65,7 @@ from zonechain.node.store.layout import (
     CF_META,
     CF_RECEIPTS,
     CF_STATE,
+    CF_STATE_HISTORY,
     CF_TREE_NODES,
     CF_TREE_STALE,
     CF_TX_INDEX,
@@ -427,6 +432,38 @@ class NodeStore:
                 return key
         return None
 
+    def get_at(self, key: bytes, height: int) -> bytes | None:
+        """The value of state ``key`` after committed ``height``, or None when absent then."""
+        check_key(key, "state key")
+        self._require_committed(check_height(height, "height"))
+        try:
+            return value_at(self._family(CF_STATE_HISTORY), key, height)
+        except StoreCorrupt:
+            raise
+        except Exception as error:  # rocksdict raises plain Exception
+            raise StoreIOError(f"{self._path}: read from state_history failed: {error}") \
+                from None
+
+    def next_key_at(self, prefix: bytes, after: bytes | None, height: int) -> bytes | None:
+        """``next_key`` in the state after committed ``height`` (keys deleted by then, or
+        created later, are skipped)."""
+        check_bytes(prefix, "prefix")
+        if after is not None:
+            check_bytes(after, "after")
+        self._require_committed(check_height(height, "height"))
+        try:
+            return next_key_at(self._family(CF_STATE_HISTORY), prefix, after, height)
+        except StoreCorrupt:
+            raise
+        except Exception as error:  # rocksdict raises plain Exception
+            raise StoreIOError(f"{self._path}: read from state_history failed: {error}") \
+                from None
+
+    def state_at(self, height: int) -> StateAt:
+        """A read-only ``StateReader`` of the state after committed ``height``."""
+        self._require_committed(check_height(height, "height"))
+        return StateAt(self, height)
+
     def get_node(self, node_key: bytes) -> bytes | None:
         """The encoded state-tree node stored under ``node_key``."""
         return self._get(CF_TREE_NODES, check_key(node_key, "tree node key"))
@@ -474,3 +511,23 @@ class NodeStore:
         except Exception as error:  # rocksdict raises plain Exception
             raise StoreIOError(f"{self._path}: synced write failed: {error}") from None
 
+
+
+class StateAt:
+    """The state after one committed height, read from the value history (a StateReader).
+
+    Read-only by construction (no write method); the answers never change,
+    whatever is committed later.
+    """
+
+    __slots__ = ("height", "store")
+
+    def __init__(self, store: NodeStore, height: int) -> None:
+        self.store = store
+        self.height = height
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.store.get_at(key, self.height)
+
+    def next_key(self, prefix: bytes, after: bytes | None) -> bytes | None:
+        return self.store.next_key_at(prefix, after, self.height)

@@ -37,6 +37,7 @@ from zonechain.node.config import (
 from zonechain.node.consensus.certificate import verify_commit
 from zonechain.node.consensus.validators import Validator, ValidatorSet
 from zonechain.node.crypto import PrivateKey
+from zonechain.node.init_cli import issue_validator_certificate
 from zonechain.node.node_cli import DEVNET_TIMEOUTS, Devnet, find_base_port
 from zonechain.node.permissions.actions import VALIDATOR_CHANGE_DELAY
 from zonechain.node.permissions.model import Zone
@@ -89,6 +90,8 @@ def give_validator_key(devnet: Devnet, index: int) -> PrivateKey:
     config = load_node_config(config_path)
     save_node_config(dataclasses.replace(
         config, paths=dataclasses.replace(config.paths, validator_key=path)), config_path)
+    # Peers accept votes by the key the TLS certificate names: re-issue it for the new key.
+    issue_validator_certificate(devnet.directory, home, key.public_key)
     return key
 
 

@@ -184,9 +184,9 @@ def test_read_state_proves_present_and_absent_keys(ledger: Ledger) -> None:
     assert absent.value is None and absent.proof is not None
     verify_proof(absent.state_root, absent.key, None, absent.proof)
     with pytest.raises(HeightUnavailable):
-        ledger.read_state(account_key(ALICE.address), height=0)
+        ledger.read_state(account_key(ALICE.address), height=2)  # above the latest
     with pytest.raises(HeightUnavailable):
-        ledger.query(TOKEN, "balance_of", ALICE.address, height=0)
+        ledger.query(TOKEN, "balance_of", ALICE.address, height=2)
 
 
 def test_query_cannot_write(ledger: Ledger) -> None:

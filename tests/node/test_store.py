@@ -76,7 +76,7 @@ def test_fresh_store_is_empty_and_initialised(store: NodeStore) -> None:
     assert store.last_block_hash() is None
     assert store.tree_pruned_below() == 0
     assert store.load_block(0) is None
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
 
 
 def test_initial_height_is_fixed_when_the_store_is_created(tmp_path: Path) -> None:

@@ -15,9 +15,11 @@ loopback port (port 0: the OS picks) with a ClientServicer backed by
   zone ``closed`` is refused by policy (REJECTED, ``zone_closed``);
 - ``Simulate``: the tx executed on the current state, which is then restored
   (``bad_nonce`` / ``wrong_chain`` for an invalid one; empty signature = unsigned);
-- state (accounts' nonces, token balances) kept per height, with root and
-  Merkle proofs from zonechain.node.state.reference, served for height H with
-  header H+1 (the state-root rule of docs/PROTOCOL.md).
+- state (accounts' nonces, token balances) kept per height, as the node keeps
+  it: view calls and state reads at any height 1..latest (0: the newest), and
+  with a proof (root and Merkle proof from zonechain.node.state.reference,
+  header H+1 per the state-root rule of docs/PROTOCOL.md) at 1..latest - 1;
+  above that OUT_OF_RANGE, as the node answers.
 
 Faults for failover/retry tests: ``fail(method, code, times)`` makes the
 next ``times`` calls of ``method`` abort with ``code``; ``stall(method)``
@@ -194,8 +196,10 @@ class FakeChain:
         assert isinstance(payload, CallPayload)
         return self.call(signed.hash, sender, payload)
 
-    def balance(self, contract: bytes, owner: bytes) -> int:
-        encoded = self.state.get(contract_storage_key(contract, b"bal" + owner))
+    def balance(self, contract: bytes, owner: bytes,
+                state: dict[bytes, bytes] | None = None) -> int:
+        encoded = (self.state if state is None else state).get(
+            contract_storage_key(contract, b"bal" + owner))
         return int.from_bytes(encoded, "little") if encoded else 0
 
     def set_balance(self, contract: bytes, owner: bytes, amount: int) -> None:
@@ -228,19 +232,30 @@ class FakeChain:
         return Receipt(tx_hash, ReceiptStatus.CONTRACT_ERROR, GAS_PER_CALL,
                        error_code="method_not_found", error_message="not in the fake")
 
-    def view(self, query: services_pb2.ViewCallQuery) -> tuple[bytes, str, str]:
+    def view(self, query: services_pb2.ViewCallQuery,
+             height: int | None = None) -> tuple[bytes, str, str]:
+        """The view call on the state after ``height`` (None: the latest)."""
         if query.contract not in self.contracts:
             return b"", "contract_not_found", "no such contract"
         method = self.abi.method(query.method)
         args = method.decode_args(query.args)
+        state = self.state if height is None else self.states[height]
         if query.method == "balance_of":
-            return method.encode_result(self.balance(query.contract, args["owner"])), "", ""
+            balance = self.balance(query.contract, args["owner"], state)
+            return method.encode_result(balance), "", ""
         if query.method == "name":
             return method.encode_result("Fake"), "", ""
         return b"", "method_not_found", "not in the fake"
 
     def height(self) -> int:
         return len(self.blocks)
+
+
+def out_of_range(height: int, newest: int) -> str:
+    """The node's OUT_OF_RANGE message (node/service.py)."""
+    if newest < 0:
+        return "no height is provable yet (the first block has not committed)"
+    return f"height {height}: this node serves heights 1..{newest}"
 
 
 class FakeServicer(services_pb2_grpc.ClientServicer):
@@ -349,8 +364,12 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
                 self.readers.append(account_address(reader.public_key))
         with self.chain.lock:
             if request.WhichOneof("query") == "view_call":
-                data, code, message = self.chain.view(request.view_call)
-                return services_pb2.QueryResponse(height=self.chain.height(), return_data=data,
+                latest = self.chain.height()
+                height = request.height or latest
+                if height > latest:
+                    context.abort(grpc.StatusCode.OUT_OF_RANGE, out_of_range(height, latest))
+                data, code, message = self.chain.view(request.view_call, height)
+                return services_pb2.QueryResponse(height=height, return_data=data,
                                                   error_code=code, error_message=message)
             return self._state_query(request, context)
 
@@ -359,7 +378,7 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
         latest = chain.height() - 1 if request.prove else chain.height()
         height = request.height or latest
         if height > latest or height < 0:
-            context.abort(grpc.StatusCode.OUT_OF_RANGE, f"height {height} not provable yet")
+            context.abort(grpc.StatusCode.OUT_OF_RANGE, out_of_range(height, latest))
         state = chain.states[height]
         key = request.state_key.key
         response = services_pb2.QueryResponse(height=height)

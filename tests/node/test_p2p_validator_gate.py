@@ -1,0 +1,168 @@
+"""A peer's certificate identity against the validator set (docs/OPERATIONS.md,
+"Certificates and peer identity"): only peers whose certificate names a key of
+the current or next validator set may send proposals and votes; any other
+CA-signed peer is a full node (it syncs and gossips, its consensus messages
+are dropped and counted); a node whose validator key differs from its
+certificate's refuses to start."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from zonechain.node import tls
+from zonechain.node.config import (
+    Genesis,
+    HostPort,
+    PeerAddress,
+    encode_key_file,
+    load_node_config,
+    load_validator_key,
+    save_node_config,
+)
+from zonechain.node.crypto import PrivateKey, sign_transaction, sign_vote
+from zonechain.node.init_cli import InitOptions, init_network, issue_validator_certificate
+from zonechain.node.node import Node, NodeStartError
+from zonechain.node.p2p import PeerServer, TlsMaterial, load_tls_material
+from zonechain.node.p2p.messages import PeerMessage, TransactionsMessage, VoteMessage
+from zonechain.node.p2p.peer import PeerConnection
+from zonechain.node.tls import PeerIdentity
+from zonechain.node.types import CallPayload, Transaction, VoteType
+
+DEADLINE_S = 20.0
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Network:
+    root: Path
+    genesis: Genesis
+    tls: dict[str, TlsMaterial]
+    keys: dict[str, PrivateKey]
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
+    root = tmp_path_factory.mktemp("gate") / "net"
+    genesis = init_network(InitOptions(out=root, validators=2, full_nodes=1))
+    materials: dict[str, TlsMaterial] = {}
+    keys: dict[str, PrivateKey] = {}
+    for node_id in ("node0", "node1", "node2"):
+        config = load_node_config(root / node_id / "config.toml")
+        materials[node_id] = load_tls_material(
+            config.paths.tls_certificate, config.paths.tls_key, config.paths.tls_ca,
+            genesis.ca_fingerprint)
+        if config.paths.validator_key is not None:
+            keys[node_id] = load_validator_key(config.paths.validator_key)
+    return Network(root, genesis, materials, keys)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.received: list[tuple[PeerIdentity, PeerMessage]] = []
+        self._condition = threading.Condition()
+
+    def __call__(self, sender: PeerIdentity, message: PeerMessage) -> None:
+        with self._condition:
+            self.received.append((sender, message))
+            self._condition.notify_all()
+
+    def wait_for(self, count: int) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: len(self.received) >= count, DEADLINE_S)
+
+
+def _vote(network: Network, node_id: str, height: int) -> VoteMessage:
+    return VoteMessage(sign_vote(network.keys[node_id], VoteType.PREVOTE,
+                                 network.genesis.chain_id, height, 0, bytes(32)))
+
+
+def _batch(network: Network) -> TransactionsMessage:
+    key = network.keys["node0"]
+    tx = Transaction(network.genesis.chain_id, key.public_key, 0, 50_000, "payments",
+                     CallPayload(bytes(20), "transfer", b""))
+    return TransactionsMessage((sign_transaction(tx, key),))
+
+
+def test_server_drops_consensus_messages_of_non_validator_peers(network: Network) -> None:
+    inbox = Inbox()
+    allowed = {network.keys["node0"].public_key}
+    server = PeerServer(chain_id=network.genesis.chain_id, tls=network.tls["node1"],
+                        inbox=inbox,
+                        consensus_senders=lambda peer: peer.validator_public_key in allowed)
+    port = server.start(HostPort(LOOPBACK, 0))
+    address = PeerAddress("node1", HostPort(LOOPBACK, port))
+    validator = PeerConnection(address, network.tls["node0"], chain_id=network.genesis.chain_id)
+    full = PeerConnection(address, network.tls["node2"], chain_id=network.genesis.chain_id)
+    try:
+        validator.start()
+        full.start()
+        # The full node relays a validator's correctly signed vote: still refused,
+        # because the SENDER is not a validator; its transactions are accepted.
+        full.send(_vote(network, "node0", 1))
+        full.send(_batch(network))
+        validator.send(_vote(network, "node0", 2))
+        assert inbox.wait_for(2)
+        with inbox._condition:
+            assert inbox._condition.wait_for(lambda: server.consensus_refused == 1, DEADLINE_S)
+    finally:
+        validator.close()
+        full.close()
+        server.stop()
+    kinds = sorted((sender.node_id, type(message).__name__) for sender, message in inbox.received)
+    assert kinds == [("node0", "VoteMessage"), ("node2", "TransactionsMessage")]
+    assert server.consensus_refused == 1
+
+
+def _single_validator_home(root: Path) -> Path:
+    init_network(InitOptions(out=root, validators=1, full_nodes=1))
+    any_port = HostPort(LOOPBACK, 0)
+    for node_id in ("node0", "node1"):
+        path = root / node_id / "config.toml"
+        config = load_node_config(path)
+        save_node_config(dataclasses.replace(
+            config, client_listen=any_port, metrics_listen=any_port,
+            p2p=dataclasses.replace(config.p2p, listen=any_port)), path)
+    return root / "node0"
+
+
+def test_node_accepts_consensus_only_from_its_validator_set(tmp_path: Path) -> None:
+    home = _single_validator_home(tmp_path / "net")
+    node = Node(home, log_stream=io.StringIO())
+    try:
+        own = node.key
+        assert own is not None
+        assert node._is_consensus_sender(PeerIdentity("node0", own.public_key))
+        assert not node._is_consensus_sender(PeerIdentity("node1", tls.NO_VALIDATOR_KEY))
+        stranger = PrivateKey.generate().public_key  # CA-signed, but not in any set
+        assert not node._is_consensus_sender(PeerIdentity("node9", stranger))
+        assert node.metrics._counters["consensus_messages_refused_total"] == 2
+    finally:
+        node.ledger.close()
+
+
+def test_validator_key_must_match_the_certificate(tmp_path: Path) -> None:
+    root = tmp_path / "net"
+    _single_validator_home(root)
+    home = root / "node1"  # the full node: its certificate names no validator key
+    key = PrivateKey.generate()
+    path = home / "keys" / "validator.key"
+    tls.write_private_key(path, encode_key_file(key.seed, key.public_key))
+    config_path = home / "config.toml"
+    config = load_node_config(config_path)
+    save_node_config(dataclasses.replace(
+        config, paths=dataclasses.replace(config.paths, validator_key=path)), config_path)
+    with pytest.raises(NodeStartError, match="names validator key"):
+        Node(home, log_stream=io.StringIO())
+    issue_validator_certificate(root, home, key.public_key)
+    node = Node(home, log_stream=io.StringIO())
+    try:
+        assert node.transport.identity == PeerIdentity("node1", key.public_key)
+        assert not node.is_validator  # a key alone does not make a member of the set
+    finally:
+        node.ledger.close()

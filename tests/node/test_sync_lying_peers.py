@@ -1,0 +1,131 @@
+"""Block sync against peers that lie about their height (node/sync.py): a claim
+counts only while the peer is not benched, a peer that claims blocks it does not
+serve is benched for SYNC_PEER_BENCH_S, and peers are asked in a rotating order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.node.test_node import CHAIN_ID, KEYS, VALIDATORS, FakePeer, certify
+from zonechain.node.ledger import Genesis, Ledger
+from zonechain.node.sync import SYNC_PEER_BENCH_S, BlockSync
+from zonechain.node.types.block import Block
+from zonechain.node.types.commit import Commit
+from zonechain.proto import services_pb2
+
+CLAIMED = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Block, Commit]]:
+    """Three certified blocks (the same construction as test_node's chain)."""
+    pairs: list[tuple[Block, Commit]] = []
+    path = tmp_path_factory.mktemp("lying") / "db"
+    with Ledger.open(path, Genesis(CHAIN_ID, 1_000)) as ledger:
+        for height in range(1, 4):
+            last = pairs[-1][1] if pairs else None
+            block = ledger.propose_block([], 1_000 + height, KEYS[height % 4], last_commit=last,
+                                         validator_set_hash=VALIDATORS.hash)
+            commit = certify(block)
+            ledger.apply_block(block, commit)
+            pairs.append((block, commit))
+    return pairs
+
+
+class BoastingPeer(FakePeer):
+    """Serves its real blocks but claims a far greater height."""
+
+    def status(self, timeout_s: float = 5.0) -> services_pb2.PeerStatusResponse:
+        return services_pb2.PeerStatusResponse(chain_id=CHAIN_ID, height=CLAIMED)
+
+
+class SilentPeer(FakePeer):
+    """Claims a great height and serves nothing."""
+
+    def status(self, timeout_s: float = 5.0) -> services_pb2.PeerStatusResponse:
+        return services_pb2.PeerStatusResponse(chain_id=CHAIN_ID, height=CLAIMED)
+
+    def sync_blocks(self, from_height: int, to_height: int = 0,
+                    timeout_s: float = 60.0) -> Iterator[tuple[Block, Commit]]:
+        self.asked.append((from_height, to_height))
+        return iter(())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _sync(peers: dict[str, FakePeer], delivered: list[Block], clock: Clock,
+          events: list[tuple[str, dict[str, object]]]) -> BlockSync:
+    return BlockSync(
+        chain_id=CHAIN_ID, peers=lambda: peers, local_height=lambda: len(delivered),
+        validators_at=lambda height: VALIDATORS,
+        deliver=lambda block, commit: delivered.append(block),
+        wait_height=lambda height, timeout_s: len(delivered) >= height,
+        on_event=lambda event, fields: events.append((event, fields)), clock=clock)
+
+
+def test_a_silent_liar_is_benched_and_not_believed(chain: list[tuple[Block, Commit]]) -> None:
+    peers: dict[str, FakePeer] = {"a-silent": SilentPeer(chain), "b-honest": FakePeer(chain)}
+    delivered: list[Block] = []
+    clock = Clock()
+    events: list[tuple[str, dict[str, object]]] = []
+    sync = _sync(peers, delivered, clock, events)
+    assert sync.sync_once() == 3  # the liar is asked first, serves nothing, the next peer does
+    assert [block.hash for block in delivered] == [block.hash for block, _ in chain]
+    assert sync.benched() == ["a-silent"]
+    assert ("sync_peer_failed", "a-silent") in [(e, f.get("peer")) for e, f in events]
+    assert sync.best_peer_height == len(chain)  # the lie does not count
+    assert not sync.catching_up
+    assert sync.sync_once() == 0
+    assert peers["a-silent"].asked == [(1, 64)]  # benched: not asked again
+    # After the bench period it is asked (and believed) again, until it fails again.
+    clock.now += SYNC_PEER_BENCH_S + 1
+    assert sync.benched() == []
+    assert sync.sync_once() == 0
+    assert peers["a-silent"].asked == [(1, 64), (4, 67)]
+    assert sync.benched() == ["a-silent"] and not sync.catching_up
+
+
+def test_a_boasting_peer_counts_only_while_it_delivers(chain: list[tuple[Block, Commit]]) -> None:
+    peers: dict[str, FakePeer] = {"a-boaster": BoastingPeer(chain)}
+    delivered: list[Block] = []
+    clock = Clock()
+    sync = _sync(peers, delivered, clock, [])
+    assert sync.sync_once() == 3  # its real blocks verify: taken
+    assert sync.catching_up  # it still claims more and has not failed yet
+    assert sync.sync_once() == 0  # nothing beyond its real height: benched
+    assert sync.benched() == ["a-boaster"]
+    assert sync.best_peer_height == 0 and not sync.catching_up
+
+
+def test_peers_are_asked_in_rotating_order(chain: list[tuple[Block, Commit]]) -> None:
+    peers: dict[str, FakePeer] = {name: FakePeer(chain[:1]) for name in ("a", "b", "c")}
+    delivered: list[Block] = []
+    sync = _sync(peers, delivered, Clock(), [])
+    asked_first = []
+    for _ in range(3):
+        delivered.clear()
+        for peer in peers.values():
+            peer.asked.clear()
+        assert sync.sync_once() == 1
+        asked_first.append(next(name for name, peer in peers.items() if peer.asked))
+    assert asked_first == ["a", "b", "c"]
+
+
+def test_unreachable_peers_claims_are_forgotten(chain: list[tuple[Block, Commit]]) -> None:
+    peer = FakePeer(chain)
+    peers: dict[str, FakePeer] = {"a": peer}
+    delivered: list[Block] = [chain[0][0], chain[1][0], chain[2][0]]
+    sync = _sync(peers, delivered, Clock(), [])
+    sync.sync_once()
+    assert sync.best_peer_height == 3
+    peer.up = False
+    sync.sync_once()
+    assert sync.best_peer_height == 0
