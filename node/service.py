@@ -3,7 +3,11 @@
 What each call answers (tests/sdk/fake_node.py is the model the SDK is tested against):
 
     SubmitTransaction(s)  mempool admission: accepted, or the mempool's reason code
-                          (node/mempool.py) with its message; admitted txs are gossiped
+                          (node/mempool.py) with its message; admitted txs are gossiped.
+                          Three doors: one tx (unary), a client stream of txs, and
+                          SubmitTransactionBatch, many txs in one message: the
+                          cheapest per tx (grpc Python wakes a thread per streamed
+                          message), and all-or-nothing on a malformed tx
     GetTransaction        pending (in the mempool) or the (height, index) of its block
     GetReceipt            the stored receipt with its (height, index)
     GetBlock              block + the certificate that committed it; height 0 = latest
@@ -117,7 +121,8 @@ Receipts that would pass it are left for GetReceipt (BlockWithCommit.receipts is
 then a prefix); a block already over it gets none. Below CLIENT_SEND_BYTES_MAX."""
 
 SUBMIT_BATCH_TXS_MAX: Final = 10_000
-"""Transactions in one SubmitTransactions stream: one protocol block's worth."""
+"""Transactions in one SubmitTransactions stream or SubmitTransactionBatch message: one
+protocol block's worth (a batch message is also bounded by CLIENT_MESSAGE_BYTES_MAX)."""
 
 CLIENT_WORKERS: Final = 64
 """Threads serving client calls (each open stream holds one)."""
@@ -159,6 +164,7 @@ class ClientService:
             "SubmitTransaction": unary(self.submit_transaction),
             "SubmitTransactions": grpc.stream_unary_rpc_method_handler(
                 self.submit_transactions),
+            "SubmitTransactionBatch": unary(self.submit_transaction_batch),
             "GetTransaction": unary(self.get_transaction),
             "GetReceipt": unary(self.get_receipt),
             "GetBlock": unary(self.get_block),
@@ -215,6 +221,25 @@ class ClientService:
                 self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
                              f"more than {SUBMIT_BATCH_TXS_MAX} transactions in one stream")
             results.append(self._admit(self._transaction(data, context, f"txs[{index}]")))
+        return services_pb2.SubmitBatchResult(results=results).SerializeToString()
+
+    def submit_transaction_batch(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        """Every tx is decoded before any is admitted: a malformed one refuses the whole
+        batch (INVALID_ARGUMENT naming ``txs[i]``) and nothing of it reaches the mempool."""
+        batch = self._parse(services_pb2.TransactionBatch, data, context)
+        if len(batch.txs) > SUBMIT_BATCH_TXS_MAX:
+            self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         f"{len(batch.txs)} transactions in one batch; at most "
+                         f"{SUBMIT_BATCH_TXS_MAX}")
+        decoded: list[SignedTransaction] = []
+        for index, wire in enumerate(batch.txs):
+            try:
+                decoded.append(SignedTransaction.from_proto(wire))
+            except MessageTooLarge as error:
+                self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, f"txs[{index}]: {error}")
+            except MalformedMessage as error:
+                self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, f"txs[{index}]: {error}")
+        results = [self._admit(signed) for signed in decoded]
         return services_pb2.SubmitBatchResult(results=results).SerializeToString()
 
     # ---- reads ---------------------------------------------------------------------------

@@ -72,6 +72,7 @@ from zonechain.sdk.client import (
     block_with_receipts_from_proto,
     channel_credentials,
     check_endpoints,
+    submit_chunks,
 )
 from zonechain.sdk.errors import (
     ConnectionFailed,
@@ -338,19 +339,24 @@ class AsyncClient:
 
     async def submit_many(self, txs: Iterable[SignedTransaction], *,
                           timeout_s: float | None = None) -> list[SubmitResult]:
-        batch = list(txs)
-        if not batch:
-            return []
         deadline_s = self.timeout_s if timeout_s is None else timeout_s
+        results: list[SubmitResult] = []
+        for chunk in submit_chunks(list(txs)):
+            results.extend(await self._submit_chunk(chunk, deadline_s))
+        return results
+
+    async def _submit_chunk(self, batch: list[SignedTransaction],
+                            deadline_s: float) -> list[SubmitResult]:
         last: ZonechainError | None = None
         resent = False
+        message = services_pb2.TransactionBatch(txs=[tx.to_proto() for tx in batch])
         for index in self._endpoint_order():
-            messages = iter([tx.to_proto() for tx in batch])
             try:
-                response = await self._stub(index).SubmitTransactions(messages,
-                                                                       timeout=deadline_s)
+                response = await self._stub(index).SubmitTransactionBatch(message,
+                                                                           timeout=deadline_s)
             except grpc.RpcError as error:
-                last = translate_rpc_error(error, self.endpoints[index], "SubmitTransactions")
+                last = translate_rpc_error(error, self.endpoints[index],
+                                           "SubmitTransactionBatch")
                 if not isinstance(last, ConnectionFailed):
                     raise last from None
                 resent = True

@@ -141,6 +141,13 @@ twice a second so that waiting clients do not load the node."""
 VIEW_CALL_GAS_LIMIT: Final = DEFAULT_GAS_LIMIT
 DUPLICATE: Final = "duplicate"
 NONCE_RESYNC_CODES: Final = frozenset({"nonce_too_low"})
+SUBMIT_BATCH_TXS_MAX: Final = 10_000
+"""Txs per SubmitTransactionBatch message: the node's limit (node/service.py)."""
+SUBMIT_BATCH_BYTES_MAX: Final = 1024 * 1024
+"""Bytes of txs per SubmitTransactionBatch message: under the node's request limit
+(one maximal tx, ~1.13 MiB, plus 64 KiB), so a batch of small txs always fits."""
+BATCH_ENTRY_FRAMING_BYTES: Final = 6
+"""Protobuf framing of one tx inside the batch: a tag byte and a length varint."""
 """Rejections meaning the local nonce counter is behind the chain."""
 
 
@@ -449,23 +456,30 @@ class Client:
 
     def submit_many(self, txs: Iterable[SignedTransaction], *,
                     timeout_s: float | None = None) -> list[SubmitResult]:
-        """Send many transactions over one client stream; one SubmitResult each, in order.
+        """Send many transactions; one SubmitResult each, in order.
 
-        Rejections are reported in the results, not raised. Failover re-sends the
-        whole batch to the next endpoint only when one is unreachable.
+        They go as few SubmitTransactionBatch messages as the node's request size
+        allows (``submit_chunks``). Rejections are reported in the results, not
+        raised. Failover re-sends a chunk to the next endpoint only when one is
+        unreachable; ``timeout_s`` applies to each chunk.
         """
-        batch = list(txs)
-        if not batch:
-            return []
         deadline_s = self.timeout_s if timeout_s is None else timeout_s
+        results: list[SubmitResult] = []
+        for chunk in submit_chunks(list(txs)):
+            results.extend(self._submit_chunk(chunk, deadline_s))
+        return results
+
+    def _submit_chunk(self, batch: list[SignedTransaction],
+                      deadline_s: float) -> list[SubmitResult]:
         last: ZonechainError | None = None
         resent = False
+        message = services_pb2.TransactionBatch(txs=[tx.to_proto() for tx in batch])
         for index in self._endpoint_order():
-            messages = iter([tx.to_proto() for tx in batch])
             try:
-                response = self._stubs[index].SubmitTransactions(messages, timeout=deadline_s)
+                response = self._stubs[index].SubmitTransactionBatch(message, timeout=deadline_s)
             except grpc.RpcError as error:
-                last = translate_rpc_error(error, self.endpoints[index], "SubmitTransactions")
+                last = translate_rpc_error(error, self.endpoints[index],
+                                           "SubmitTransactionBatch")
                 if not isinstance(last, ConnectionFailed):
                     raise last from None
                 resent = True
@@ -647,10 +661,30 @@ def _resent_duplicate(result: SubmitResult, resent: bool) -> SubmitResult:
     return result
 
 
+def submit_chunks(txs: list[SignedTransaction]) -> list[list[SignedTransaction]]:
+    """``txs`` in order, cut into SubmitTransactionBatch messages of at most
+    ``SUBMIT_BATCH_TXS_MAX`` txs and ``SUBMIT_BATCH_BYTES_MAX`` bytes (a tx larger
+    than that goes alone: the node takes any one valid tx)."""
+    chunks: list[list[SignedTransaction]] = []
+    chunk: list[SignedTransaction] = []
+    size = 0
+    for tx in txs:
+        tx_size = tx.to_proto().ByteSize() + BATCH_ENTRY_FRAMING_BYTES
+        if chunk and (len(chunk) == SUBMIT_BATCH_TXS_MAX
+                      or size + tx_size > SUBMIT_BATCH_BYTES_MAX):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(tx)
+        size += tx_size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
 def _batch_results(response: services_pb2.SubmitBatchResult, batch: list[SignedTransaction],
                    resent: bool) -> list[SubmitResult]:
     if len(response.results) != len(batch):
-        raise NodeError(f"SubmitTransactions: {len(batch)} sent, "
+        raise NodeError(f"SubmitTransactionBatch: {len(batch)} sent, "
                         f"{len(response.results)} results")
     return [
         _resent_duplicate(responses.submit_result_from_proto(message, tx.hash), resent)

@@ -160,9 +160,11 @@ class PeerConnection:
 
     def send(self, message: PeerMessage) -> bool:
         """Queue ``message`` for the peer; False if an older message was dropped for it."""
-        if isinstance(message, TransactionsMessage):
-            return self._gossip_queue.put(encode_transactions(message).SerializeToString())
-        return self._consensus_queue.put(encode_consensus(message).SerializeToString())
+        return self.send_encoded(*encode_message(message))
+
+    def send_encoded(self, gossip: bool, data: bytes) -> bool:
+        """Queue bytes from ``encode_message`` (a broadcast encodes once for all peers)."""
+        return (self._gossip_queue if gossip else self._consensus_queue).put(data)
 
     def wait_for_state(self, state: ConnectionState, timeout_s: float) -> bool:
         """Block until the connection is in ``state`` or ``timeout_s`` passes."""
@@ -337,3 +339,10 @@ def _drain(queue: SendQueue[bytes], done: threading.Event) -> Iterator[bytes]:
         if item is None:
             return
         yield item
+
+
+def encode_message(message: PeerMessage) -> tuple[bool, bytes]:
+    """(whether it goes on the gossip stream, its wire bytes) for ``send_encoded``."""
+    if isinstance(message, TransactionsMessage):
+        return True, encode_transactions(message).SerializeToString()
+    return False, encode_consensus(message).SerializeToString()

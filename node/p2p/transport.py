@@ -27,7 +27,7 @@ from zonechain.node.p2p.credentials import TlsMaterial, load_tls_material
 from zonechain.node.p2p.errors import PeerUnavailable
 from zonechain.node.p2p.limits import TransportLimits
 from zonechain.node.p2p.messages import Inbox, PeerMessage
-from zonechain.node.p2p.peer import PeerConnection
+from zonechain.node.p2p.peer import PeerConnection, encode_message
 from zonechain.node.p2p.server import (
     BlockSource,
     ConsensusSenders,
@@ -112,8 +112,11 @@ class PeerTransport:
 
         Never blocks; a full queue drops its oldest message (``dropped``).
         """
+        if not self._peers:
+            return
+        encoded = encode_message(message)  # once, not once per peer: blocks are large
         for connection in self._peers.values():
-            connection.send(message)
+            connection.send_encoded(*encoded)
 
     @property
     def consensus_refused(self) -> int:

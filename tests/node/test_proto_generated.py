@@ -31,6 +31,7 @@ def test_services_declare_the_expected_methods() -> None:
     assert methods == {
         "SubmitTransaction": (False, False),
         "SubmitTransactions": (True, False),
+        "SubmitTransactionBatch": (False, False),
         "GetTransaction": (False, False),
         "GetReceipt": (False, False),
         "GetBlock": (False, False),

@@ -22,10 +22,14 @@ from tests.node.test_node_support import (
 from zonechain.node.accounts import account_key
 from zonechain.node.config import load_genesis
 from zonechain.node.node import Node
-from zonechain.node.service import CLIENT_MESSAGE_BYTES_MAX, CLIENT_SERVICE
+from zonechain.node.service import (
+    CLIENT_MESSAGE_BYTES_MAX,
+    CLIENT_SERVICE,
+    SUBMIT_BATCH_TXS_MAX,
+)
 from zonechain.node.types.receipt import ReceiptStatus
 from zonechain.node.types.transaction import SignedTransaction
-from zonechain.proto import services_pb2
+from zonechain.proto import services_pb2, types_pb2
 from zonechain.sdk import Client, Key
 from zonechain.sdk.contract import Contract, init_arguments
 from zonechain.sdk.errors import InvalidRequest, MempoolRejected, QueryFailed
@@ -163,8 +167,9 @@ def test_failed_view_call_is_query_failed(chain: Chain) -> None:
     assert failed.value.code
 
 
-@pytest.mark.parametrize("method", ["SubmitTransaction", "GetTransaction", "GetReceipt",
-                                    "GetBlock", "Status", "Query"])
+@pytest.mark.parametrize("method", ["SubmitTransaction", "SubmitTransactionBatch",
+                                    "GetTransaction", "GetReceipt", "GetBlock", "Status",
+                                    "Query"])
 def test_bytes_that_are_not_protobuf_are_invalid_argument(chain: Chain, method: str) -> None:
     error = raw_call(chain, method, b"\xff\xff\xff\xff")
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -205,6 +210,50 @@ def test_a_malformed_transaction_in_a_batch_names_its_index(chain: Chain) -> Non
     error = raised.value
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "txs[1]" in (error.details() or "")
+
+
+def _name_call(chain: Chain, nonce: int) -> types_pb2.SignedTransaction:
+    return chain.alice.sign(build_call(chain_id=chain.client.chain_id, sender=chain.alice,
+                                       nonce=nonce, contract=chain.token.address,
+                                       method="name", zone=ZONE)).to_proto()
+
+
+def test_a_malformed_transaction_refuses_the_whole_batch_message(chain: Chain) -> None:
+    good, bad = _name_call(chain, 10**6 + 2), _name_call(chain, 10**6 + 3)
+    bad.signature = b"\x01" * 3
+    batch = services_pb2.TransactionBatch(txs=[good, bad])
+    error = raw_call(chain, "SubmitTransactionBatch", batch.SerializeToString())
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "txs[1]" in (error.details() or "")
+    good_hash = SignedTransaction.from_proto(good).hash
+    assert chain.node.mempool.get(good_hash) is None  # nothing of the batch was admitted
+
+
+def test_a_batch_over_the_count_limit_is_resource_exhausted(chain: Chain) -> None:
+    one = _name_call(chain, 10**6 + 4)
+    empty = services_pb2.TransactionBatch().txs.add()  # 2 bytes each: under the byte limit
+    batch = services_pb2.TransactionBatch(txs=[one] + [empty] * SUBMIT_BATCH_TXS_MAX)
+    error = raw_call(chain, "SubmitTransactionBatch", batch.SerializeToString())
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"at most {SUBMIT_BATCH_TXS_MAX}" in (error.details() or "")
+    assert chain.node.mempool.get(SignedTransaction.from_proto(one).hash) is None
+
+
+def test_a_batch_message_reports_each_transaction(chain: Chain) -> None:
+    nonce = chain.client.account_nonce(chain.alice.address)
+    fresh = chain.alice.sign(build_call(
+        chain_id=chain.client.chain_id, sender=chain.alice, nonce=nonce,
+        contract=chain.token.address, method="transfer",
+        args=chain.token.abi.method("transfer").encode_args(chain.bob.address, 1), zone=ZONE))
+    used = chain.alice.sign(build_call(chain_id=chain.client.chain_id, sender=chain.alice,
+                                       nonce=0, contract=chain.token.address, method="name",
+                                       zone=ZONE))
+    results = chain.client.submit_many([fresh, used])
+    assert [result.tx_hash for result in results] == [fresh.hash, used.hash]
+    assert results[0].accepted
+    assert not results[1].accepted and results[1].error_code == "nonce_too_low"
+    receipt = chain.client.wait_for_receipt(fresh.hash, timeout_s=30)
+    assert receipt.status is ReceiptStatus.SUCCESS
 
 
 def test_oversized_request_is_resource_exhausted_and_the_node_keeps_serving(

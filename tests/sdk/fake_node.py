@@ -298,6 +298,10 @@ class FakeServicer(services_pb2_grpc.ClientServicer):
         results = [self._submit(request) for request in request_iterator]
         return services_pb2.SubmitBatchResult(results=results)
 
+    def SubmitTransactionBatch(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._enter("SubmitTransactionBatch", context)
+        return services_pb2.SubmitBatchResult(results=[self._submit(tx) for tx in request.txs])
+
     def GetTransaction(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._enter("GetTransaction", context)
         with self.chain.lock:

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+import zonechain.sdk.client as client_module
 from tests.sdk.fake_node import (
     CHAIN_ID,
     CLOSED_ZONE,
@@ -283,6 +284,26 @@ def test_submit_many(client: Client) -> None:
     assert isinstance(error, MempoolRejected) and error.tx_hash == txs[0].hash
     assert client.submit_many([]) == []
     assert client.wait_for_receipt(txs[4].hash, timeout_s=5).succeeded
+
+
+def test_submit_many_cuts_batches_by_bytes_and_count(
+        client: Client, node: FakeNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    txs = [ALICE.sign(build_deploy(chain_id=CHAIN_ID, sender=ALICE, nonce=n, code=b"\0asm",
+                                   init_args=_init_args(), zone="z")) for n in range(7)]
+    size = max(tx.to_proto().ByteSize() for tx in txs) + client_module.BATCH_ENTRY_FRAMING_BYTES
+    monkeypatch.setattr(client_module, "SUBMIT_BATCH_BYTES_MAX", 2 * size)
+    assert [len(chunk) for chunk in client_module.submit_chunks(txs)] == [2, 2, 2, 1]
+    monkeypatch.setattr(client_module, "SUBMIT_BATCH_TXS_MAX", 1)
+    assert [len(chunk) for chunk in client_module.submit_chunks(txs)] == [1] * 7
+    monkeypatch.setattr(client_module, "SUBMIT_BATCH_BYTES_MAX", 1)  # each tx alone
+    monkeypatch.setattr(client_module, "SUBMIT_BATCH_TXS_MAX", 100)
+    assert [len(chunk) for chunk in client_module.submit_chunks(txs)] == [1] * 7
+    monkeypatch.setattr(client_module, "SUBMIT_BATCH_BYTES_MAX", 3 * size)
+    before = node.calls("SubmitTransactionBatch")
+    results = client.submit_many(txs)
+    assert [result.tx_hash for result in results] == [tx.hash for tx in txs]
+    assert all(result.accepted for result in results)
+    assert node.calls("SubmitTransactionBatch") - before == 3  # 3 + 3 + 1
 
 
 def test_wait_for_receipt_times_out_with_the_hash(node: FakeNode) -> None:
