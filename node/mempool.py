@@ -38,7 +38,9 @@ block's txs, the now-stale txs of its senders, expired txs, and (with a zone
 policy) txs that the policy now denies.
 
 Not consensus code: the mempool's order is a proposer's choice; the executor
-re-checks everything. Thread-safe (one lock).
+re-checks everything. Thread-safe (one lock); the signature is checked outside
+it (libsodium releases the GIL, so concurrent admissions verify in parallel), and
+every other rule is checked again under the lock before the tx goes in.
 """
 
 from __future__ import annotations
@@ -157,10 +159,21 @@ class Mempool:
         """Admit ``tx`` (object or canonical bytes); its id, or MempoolRejection."""
         signed, size = _decode(tx)
         with self._lock:
-            self._admit(signed, size)
+            self._check(signed)
+        # The signature last (the expensive check runs only for an otherwise good tx)
+        # and outside the lock: libsodium releases the GIL, so admissions on several
+        # threads (client calls, each peer's gossip) verify on several cores.
+        fault = signature_fault(signed, self.signature_cache)
+        if fault is not None:
+            raise MempoolRejection(fault.code, fault.message)
+        with self._lock:
+            self._check(signed)  # again: the state or the pool may have moved meanwhile
+            self._make_room(signed.tx.sender_address, size)
+            self._insert(_Entry(signed, signed.tx.sender_address, size))
         return signed.hash
 
-    def _admit(self, signed: SignedTransaction, size: int) -> None:
+    def _check(self, signed: SignedTransaction) -> None:
+        """Every admission rule but the signature and room (callers hold the lock)."""
         tx_hash = signed.hash
         if tx_hash in self._by_hash:
             raise MempoolRejection(DUPLICATE, "this transaction is already pending")
@@ -174,12 +187,6 @@ class Mempool:
         denial = self.zone_policy(tx, sender, self.state)
         if denial is not None:
             raise MempoolRejection(NOT_PERMITTED, f"{denial.code}: {denial.message}")
-        # The signature last: the expensive check runs only for an otherwise good tx.
-        fault = signature_fault(signed, self.signature_cache)
-        if fault is not None:
-            raise MempoolRejection(fault.code, fault.message)
-        self._make_room(sender, size)
-        self._insert(_Entry(signed, sender, size))
 
     def _check_nonce(self, sender: bytes, nonce: int) -> None:
         expected = account_nonce(self.state, sender)

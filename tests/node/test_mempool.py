@@ -48,6 +48,25 @@ def test_admits_and_deduplicates() -> None:
     assert rejection(pool, tx.encode()) == "duplicate"
 
 
+def test_what_changes_while_a_signature_is_checked_is_checked_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import zonechain.node.mempool as mempool_module
+
+    pool = make_pool()
+    first, rival = mint(ALICE, 0, ALICE.address, 1), mint(ALICE, 0, ALICE.address, 2)
+    checked = mempool_module.signature_fault
+
+    def racing_check(signed: SignedTransaction, cache: VerifiedSignatureCache | None) -> object:
+        # Another thread admits while this one verifies outside the lock.
+        if signed.hash == first.hash and len(pool) == 0:
+            pool.add(rival)
+        return checked(signed, cache)
+
+    monkeypatch.setattr(mempool_module, "signature_fault", racing_check)
+    assert rejection(pool, first) == "nonce_taken"
+    assert len(pool) == 1 and rival.hash in pool and first.hash not in pool
+
+
 def test_admits_canonical_bytes() -> None:
     pool = make_pool()
     tx = mint(ALICE, 0, ALICE.address, 1)
