@@ -54,7 +54,7 @@ def test_what_changes_while_a_signature_is_checked_is_checked_again(
 
     pool = make_pool()
     first, rival = mint(ALICE, 0, ALICE.address, 1), mint(ALICE, 0, ALICE.address, 2)
-    checked = mempool_module.signature_fault
+    checked = mempool_module.signature_fault  # type: ignore[attr-defined]
 
     def racing_check(signed: SignedTransaction, cache: VerifiedSignatureCache | None) -> object:
         # Another thread admits while this one verifies outside the lock.
