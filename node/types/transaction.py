@@ -160,6 +160,7 @@ class Transaction:
     payload: Payload
     expiry_height: int | None = None
     _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _sender_address: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_chain_id("tx.chain_id", self.chain_id)
@@ -174,8 +175,12 @@ class Transaction:
 
     @property
     def sender_address(self) -> bytes:
-        """The 20-byte account address of the sender."""
-        return account_address(self.sender)
+        """The 20-byte account address of the sender (cached: a hash, asked for by the
+        mempool, the executor and the proposer for every tx)."""
+        if self._sender_address is None:
+            object.__setattr__(self, "_sender_address", account_address(self.sender))
+        assert self._sender_address is not None
+        return self._sender_address
 
     def write(self, writer: Writer) -> None:
         writer.string(self.chain_id).fixed(self.sender, PUBLIC_KEY_BYTES)
