@@ -58,7 +58,9 @@ from zonechain.node.consensus.evidence import (
     EVIDENCE_EXPIRED,
     EVIDENCE_MAX_AGE_HEIGHTS,
     CommittedEvidence,
+    EvidenceSlot,
     evidence_expired,
+    evidence_slot,
 )
 from zonechain.node.crypto import PrivateKey, verify_signature
 from zonechain.node.executor import (
@@ -438,16 +440,19 @@ class Ledger:
 
         Each item: votes of this chain, at a height from 1 to the block's, by a
         member of that height's validator set, both signatures valid, no item
-        twice. A ledger opened without ``evidence_keys`` accepts no evidence.
+        twice (by slot: validator, height, round, vote type, whatever the vote pair).
+        A ledger opened without ``evidence_keys`` accepts no evidence.
         Not older than EVIDENCE_MAX_AGE_HEIGHTS (InvalidBlock(EVIDENCE_EXPIRED)),
         and not an equivocation a committed block already holds
         (InvalidBlock(EVIDENCE_COMMITTED); index: ``committed_evidence``)."""
-        seen: set[bytes] = set()
+        seen: set[EvidenceSlot] = set()
         for index, item in enumerate(block.evidence):
             where = f"evidence[{index}]"
-            if item.hash in seen:
-                raise InvalidBlock(INVALID_EVIDENCE, f"{where}: included twice")
-            seen.add(item.hash)
+            slot = evidence_slot(item)  # one equivocation, whichever vote pair shows it
+            if slot in seen:
+                raise InvalidBlock(INVALID_EVIDENCE, f"{where}: this equivocation is included "
+                                   "twice")
+            seen.add(slot)
             self._check_one_evidence(where, item, block.height)
 
     def _check_one_evidence(self, where: str, item: DuplicateVoteEvidence, height: int) -> None:

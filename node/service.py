@@ -190,7 +190,12 @@ class ClientService:
 
     def _transaction(self, data: bytes, context: grpc.ServicerContext,
                      where: str = "tx") -> SignedTransaction:
-        wire = self._parse(types_pb2.SignedTransaction, data, context)
+        return self._decoded(self._parse(types_pb2.SignedTransaction, data, context),
+                             context, where)
+
+    def _decoded(self, wire: types_pb2.SignedTransaction, context: grpc.ServicerContext,
+                 where: str) -> SignedTransaction:
+        """The tx of a parsed message, or the call ends: RESOURCE_EXHAUSTED / INVALID_ARGUMENT."""
         try:
             return SignedTransaction.from_proto(wire)
         except MessageTooLarge as error:
@@ -231,14 +236,8 @@ class ClientService:
             self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
                          f"{len(batch.txs)} transactions in one batch; at most "
                          f"{SUBMIT_BATCH_TXS_MAX}")
-        decoded: list[SignedTransaction] = []
-        for index, wire in enumerate(batch.txs):
-            try:
-                decoded.append(SignedTransaction.from_proto(wire))
-            except MessageTooLarge as error:
-                self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, f"txs[{index}]: {error}")
-            except MalformedMessage as error:
-                self._refuse(context, grpc.StatusCode.INVALID_ARGUMENT, f"txs[{index}]: {error}")
+        decoded = [self._decoded(wire, context, f"txs[{index}]")
+                   for index, wire in enumerate(batch.txs)]
         results = [self._admit(signed) for signed in decoded]
         return services_pb2.SubmitBatchResult(results=results).SerializeToString()
 
@@ -575,7 +574,8 @@ def _range_message(height: int, newest: int, latest: int, prove: bool) -> str:
     if newest < 0:
         return "no height is provable yet (the first block has not committed)"
     if newest == 0:
-        return f"height {height}: this node holds genesis only (height 0 asks for it)"
+        what = "is provable" if prove else "is readable"
+        return f"height {height}: only genesis {what} yet (height 0 asks for it)"
     what = "provable" if prove else "readable"
     return (f"height {height}: this node serves heights 1..{newest} ({what}; 0 asks for "
             f"{newest}; latest committed {latest})")

@@ -18,7 +18,10 @@ consensus as ``SyncedBlock`` events on its consensus thread, which verifies
 the certificate once more, decides the height, and the ledger executes and
 checks the block against the chain before the one synced, durable commit.
 A peer that sends a bad block or certificate is skipped for this round (the
-next peer is tried); nothing it sent is applied.
+next peer is tried); nothing it sent is applied. Only the validator sets up to
+the local height + ``VALIDATOR_CHANGE_DELAY`` are known (later ones depend on
+blocks not applied yet), so a certificate beyond them that does not verify
+ends the batch without blaming the peer; the next pass checks it again.
 
 Peers' heights are claims, and a peer may lie. A peer that claims to be
 ahead but serves no verified block (an error, a bad block or certificate,
@@ -48,6 +51,7 @@ from zonechain.node.consensus.certificate import verify_commit
 from zonechain.node.consensus.errors import InvalidCommit
 from zonechain.node.consensus.validators import ValidatorSet
 from zonechain.node.p2p.errors import TransportError
+from zonechain.node.permissions.actions import VALIDATOR_CHANGE_DELAY
 from zonechain.node.types.block import Block
 from zonechain.node.types.commit import Commit
 from zonechain.node.types.errors import MalformedMessage
@@ -223,12 +227,24 @@ class BlockSync:
                                             "benched_s": SYNC_PEER_BENCH_S})
 
     def _fetch(self, peer: SyncPeer, first: int, last: int) -> int:
-        """Verify and hand over blocks first..last from ``peer``; how many were handed over."""
+        """Verify and hand over blocks first..last from ``peer``; how many were handed over.
+
+        The validator set of a height is known from the applied state only up to
+        ``first - 1 + VALIDATOR_CHANGE_DELAY``: a later certificate that does not
+        verify may be signed by a set that blocks not yet applied install, so it
+        ends the batch (the next pass checks it with the set then known) instead
+        of failing the peer."""
         expected = first
+        known_through = first - 1 + VALIDATOR_CHANGE_DELAY
         for block, commit in peer.sync_blocks(first, last):
             if block.height != expected:
                 raise SyncError(f"asked for block {expected}, got {block.height}")
-            verify_synced(block, commit, self._validators_at(block.height), self._chain_id)
+            try:
+                verify_synced(block, commit, self._validators_at(block.height), self._chain_id)
+            except SyncError:
+                if block.height <= known_through:
+                    raise
+                break
             self._deliver(block, commit)
             expected += 1
             if expected > last or self._stopped.is_set():

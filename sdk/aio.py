@@ -341,15 +341,15 @@ class AsyncClient:
                           timeout_s: float | None = None) -> list[SubmitResult]:
         deadline_s = self.timeout_s if timeout_s is None else timeout_s
         results: list[SubmitResult] = []
-        for chunk in submit_chunks(list(txs)):
-            results.extend(await self._submit_chunk(chunk, deadline_s))
+        for chunk, message in submit_chunks(list(txs)):
+            results.extend(await self._submit_chunk(chunk, message, deadline_s))
         return results
 
     async def _submit_chunk(self, batch: list[SignedTransaction],
+                            message: services_pb2.TransactionBatch,
                             deadline_s: float) -> list[SubmitResult]:
         last: ZonechainError | None = None
         resent = False
-        message = services_pb2.TransactionBatch(txs=[tx.to_proto() for tx in batch])
         for index in self._endpoint_order():
             try:
                 response = await self._stub(index).SubmitTransactionBatch(message,

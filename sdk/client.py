@@ -141,6 +141,7 @@ twice a second so that waiting clients do not load the node."""
 VIEW_CALL_GAS_LIMIT: Final = DEFAULT_GAS_LIMIT
 DUPLICATE: Final = "duplicate"
 NONCE_RESYNC_CODES: Final = frozenset({"nonce_too_low"})
+"""Rejections meaning the local nonce counter is behind the chain."""
 SUBMIT_BATCH_TXS_MAX: Final = 10_000
 """Txs per SubmitTransactionBatch message: the node's limit (node/service.py)."""
 SUBMIT_BATCH_BYTES_MAX: Final = 1024 * 1024
@@ -148,7 +149,6 @@ SUBMIT_BATCH_BYTES_MAX: Final = 1024 * 1024
 (one maximal tx, ~1.13 MiB, plus 64 KiB), so a batch of small txs always fits."""
 BATCH_ENTRY_FRAMING_BYTES: Final = 6
 """Protobuf framing of one tx inside the batch: a tag byte and a length varint."""
-"""Rejections meaning the local nonce counter is behind the chain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,15 +465,15 @@ class Client:
         """
         deadline_s = self.timeout_s if timeout_s is None else timeout_s
         results: list[SubmitResult] = []
-        for chunk in submit_chunks(list(txs)):
-            results.extend(self._submit_chunk(chunk, deadline_s))
+        for chunk, message in submit_chunks(list(txs)):
+            results.extend(self._submit_chunk(chunk, message, deadline_s))
         return results
 
     def _submit_chunk(self, batch: list[SignedTransaction],
+                      message: services_pb2.TransactionBatch,
                       deadline_s: float) -> list[SubmitResult]:
         last: ZonechainError | None = None
         resent = False
-        message = services_pb2.TransactionBatch(txs=[tx.to_proto() for tx in batch])
         for index in self._endpoint_order():
             try:
                 response = self._stubs[index].SubmitTransactionBatch(message, timeout=deadline_s)
@@ -661,23 +661,27 @@ def _resent_duplicate(result: SubmitResult, resent: bool) -> SubmitResult:
     return result
 
 
-def submit_chunks(txs: list[SignedTransaction]) -> list[list[SignedTransaction]]:
-    """``txs`` in order, cut into SubmitTransactionBatch messages of at most
-    ``SUBMIT_BATCH_TXS_MAX`` txs and ``SUBMIT_BATCH_BYTES_MAX`` bytes (a tx larger
-    than that goes alone: the node takes any one valid tx)."""
-    chunks: list[list[SignedTransaction]] = []
+def submit_chunks(txs: list[SignedTransaction],
+                  ) -> list[tuple[list[SignedTransaction], services_pb2.TransactionBatch]]:
+    """``txs`` in order, cut into SubmitTransactionBatch messages (each with its txs) of
+    at most ``SUBMIT_BATCH_TXS_MAX`` txs and ``SUBMIT_BATCH_BYTES_MAX`` bytes (a tx
+    larger than that goes alone: the node takes any one valid tx)."""
+    chunks: list[tuple[list[SignedTransaction], services_pb2.TransactionBatch]] = []
     chunk: list[SignedTransaction] = []
+    message = services_pb2.TransactionBatch()
     size = 0
     for tx in txs:
-        tx_size = tx.to_proto().ByteSize() + BATCH_ENTRY_FRAMING_BYTES
+        wire = tx.to_proto()
+        tx_size = wire.ByteSize() + BATCH_ENTRY_FRAMING_BYTES
         if chunk and (len(chunk) == SUBMIT_BATCH_TXS_MAX
                       or size + tx_size > SUBMIT_BATCH_BYTES_MAX):
-            chunks.append(chunk)
-            chunk, size = [], 0
+            chunks.append((chunk, message))
+            chunk, message, size = [], services_pb2.TransactionBatch(), 0
         chunk.append(tx)
+        message.txs.append(wire)
         size += tx_size
     if chunk:
-        chunks.append(chunk)
+        chunks.append((chunk, message))
     return chunks
 
 

@@ -38,7 +38,7 @@ from the value history (history.py), which a later commit never changes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -56,7 +56,12 @@ from zonechain.node.store.errors import (
     StoreIOError,
     StoreVersionError,
 )
-from zonechain.node.store.history import next_key_at, value_at
+from zonechain.node.store.history import (
+    HISTORY_SKIPS_MAX,
+    HistoryWalkTooLong,
+    next_key_at,
+    value_at,
+)
 from zonechain.node.store.layout import (
     CF_BLOCK_HASHES,
     CF_BLOCKS,
@@ -444,16 +449,17 @@ class NodeStore:
             raise StoreIOError(f"{self._path}: read from state_history failed: {error}") \
                 from None
 
-    def next_key_at(self, prefix: bytes, after: bytes | None, height: int) -> bytes | None:
+    def next_key_at(self, prefix: bytes, after: bytes | None, height: int,
+                    on_skip: Callable[[], None] | None = None) -> bytes | None:
         """``next_key`` in the state after committed ``height`` (keys deleted by then, or
-        created later, are skipped)."""
+        created later, are skipped; ``on_skip()`` runs before each and may raise)."""
         check_bytes(prefix, "prefix")
         if after is not None:
             check_bytes(after, "after")
         self._require_committed(check_height(height, "height"))
         try:
-            return next_key_at(self._family(CF_STATE_HISTORY), prefix, after, height)
-        except StoreCorrupt:
+            return next_key_at(self._family(CF_STATE_HISTORY), prefix, after, height, on_skip)
+        except (StoreCorrupt, HistoryWalkTooLong):
             raise
         except Exception as error:  # rocksdict raises plain Exception
             raise StoreIOError(f"{self._path}: read from state_history failed: {error}") \
@@ -517,17 +523,27 @@ class StateAt:
     """The state after one committed height, read from the value history (a StateReader).
 
     Read-only by construction (no write method); the answers never change,
-    whatever is committed later.
+    whatever is committed later. One reader serves one view call: over its
+    life ``next_key`` may pass at most ``skips_max`` keys absent at its height,
+    then raises ``HistoryWalkTooLong`` (history.py).
     """
 
-    __slots__ = ("height", "store")
+    __slots__ = ("height", "skips_left", "skips_max", "store")
 
-    def __init__(self, store: NodeStore, height: int) -> None:
+    def __init__(self, store: NodeStore, height: int, skips_max: int | None = None) -> None:
         self.store = store
         self.height = height
+        self.skips_max = self.skips_left = HISTORY_SKIPS_MAX if skips_max is None else skips_max
 
     def get(self, key: bytes) -> bytes | None:
         return self.store.get_at(key, self.height)
 
     def next_key(self, prefix: bytes, after: bytes | None) -> bytes | None:
-        return self.store.next_key_at(prefix, after, self.height)
+        return self.store.next_key_at(prefix, after, self.height, self._skip)
+
+    def _skip(self) -> None:
+        if self.skips_left <= 0:
+            raise HistoryWalkTooLong(
+                f"walked past more than {self.skips_max} keys absent at height "
+                f"{self.height}; page with a narrower prefix or a later start key")
+        self.skips_left -= 1

@@ -22,7 +22,7 @@ from zonechain.node.consensus.evidence import (
 )
 from zonechain.node.crypto import sign_vote
 from zonechain.node.executor import InvalidBlock
-from zonechain.node.ledger import Ledger
+from zonechain.node.ledger import INVALID_EVIDENCE, Ledger
 from zonechain.node.types.block import Block
 from zonechain.node.types.evidence import DuplicateVoteEvidence
 from zonechain.node.types.vote import VoteType
@@ -79,6 +79,16 @@ def test_a_block_re_including_committed_evidence_is_invalid(tmp_path: Path) -> N
         fresh = _equivocation(2)  # another slot is still accepted
         ledger.apply_block(_block(ledger, [fresh]))
         assert ledger.committed_evidence.committed_at(fresh) == 3
+
+
+def test_one_equivocation_twice_in_one_block_is_invalid(tmp_path: Path) -> None:
+    with _open(tmp_path / "db") as ledger:
+        _advance(ledger, 1)
+        pairs = [_equivocation(1), _equivocation(1, 1, 3)]  # two vote pairs, one slot
+        with pytest.raises(InvalidBlock, match="included twice") as caught:
+            ledger.check_block(_block(ledger, pairs))
+        assert caught.value.code == INVALID_EVIDENCE
+        ledger.apply_block(_block(ledger, pairs[:1]))  # either alone is fine
 
 
 def test_too_old_evidence_is_invalid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,8 +37,14 @@ from zonechain.node import failpoints
 from zonechain.node.failpoints import ENVIRONMENT_VARIABLE, EXIT_CODE, FailpointTriggered
 from zonechain.node.ledger import Genesis, GenesisContract, HeightUnavailable, Ledger
 from zonechain.node.state.proof import verify_proof
-from zonechain.node.store import BlockCommit, NodeStore, StoreInputError, StoreVersionError
-from zonechain.node.store.history import decode_history_key, history_key
+from zonechain.node.store import (
+    BlockCommit,
+    NodeStore,
+    StateAt,
+    StoreInputError,
+    StoreVersionError,
+)
+from zonechain.node.store.history import HistoryWalkTooLong, decode_history_key, history_key
 from zonechain.node.store.layout import CF_META, CF_STATE_HISTORY, META_SCHEMA_VERSION
 from zonechain.node.types.block import Block
 from zonechain.node.types.receipt import ReceiptStatus
@@ -113,6 +119,17 @@ def test_reads_at_every_height_match_a_dict_per_height(blocks: list[dict[bytes, 
                 for after in AFTERS:
                     assert view.next_key(prefix, after) == model_next_key(state, prefix, after)
         assert [store.get(k) for k in MODEL_KEYS] == [current.get(k) for k in MODEL_KEYS]
+
+
+def test_a_reader_walks_past_a_bounded_number_of_absent_keys(tmp_path: Path) -> None:
+    with NodeStore(tmp_path / "db", chain_id="history") as store:
+        store.commit_block(block_commit(0, {b"k0": b"v"}))
+        store.commit_block(block_commit(1, {bytes([107, digit]): b"v" for digit in range(5)}))
+        assert StateAt(store, 0, skips_max=5).next_key(b"k", None) == b"k0"  # 5 passed
+        bounded = StateAt(store, 0, skips_max=4)
+        with pytest.raises(HistoryWalkTooLong, match="more than 4 keys absent at height 0"):
+            bounded.next_key(b"k", None)
+        assert store.state_at(1).next_key(b"k", None) == bytes([107, 0])
 
 
 def test_reads_outside_the_committed_heights_are_refused(tmp_path: Path) -> None:
@@ -270,6 +287,16 @@ def test_view_calls_see_the_state_and_context_of_each_height(probe_ledger: Ledge
         assert context.return_data == height.to_bytes(8, "little") + time_ms.to_bytes(8, "little")
     latest = probe_ledger.query(PROBE, "list")
     assert decode_listing(latest.return_data) == states[-1]
+
+
+def test_a_view_call_that_walks_too_much_history_fails_and_nothing_else(
+        probe_ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("zonechain.node.store.store.HISTORY_SKIPS_MAX", 2)
+    walked = probe_ledger.query(PROBE, "list", height=0)  # 4 keys created later
+    assert not walked.ok and walked.error is not None
+    assert walked.error.code == "history_walk_too_long"
+    assert probe_ledger.query(PROBE, "list", height=1).ok  # 1 key passed
+    assert probe_ledger.query(PROBE, "list").ok  # the latest height reads current values
 
 
 def test_raw_reads_at_each_height_prove_against_that_heights_root(

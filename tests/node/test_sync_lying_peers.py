@@ -9,7 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.node.test_node import CHAIN_ID, KEYS, VALIDATORS, FakePeer, certify
+from zonechain.node.consensus.validators import Validator, ValidatorSet
+from zonechain.node.crypto import PrivateKey
 from zonechain.node.ledger import Genesis, Ledger
+from zonechain.node.permissions.actions import VALIDATOR_CHANGE_DELAY
 from zonechain.node.sync import SYNC_PEER_BENCH_S, BlockSync
 from zonechain.node.types.block import Block
 from zonechain.node.types.commit import Commit
@@ -129,3 +132,49 @@ def test_unreachable_peers_claims_are_forgotten(chain: list[tuple[Block, Commit]
     peer.up = False
     sync.sync_once()
     assert sync.best_peer_height == 0
+
+
+def test_a_certificate_beyond_the_known_validator_sets_ends_the_batch_without_blame(
+        chain: list[tuple[Block, Commit]]) -> None:
+    # The set of a height is known only up to local + VALIDATOR_CHANGE_DELAY; beyond it
+    # this node's guess (here: strangers) may be wrong because blocks it has not applied
+    # yet change the set. An honest peer must not be benched for that.
+    strangers = ValidatorSet(Validator(PrivateKey.from_seed(bytes([60 + i]) * 32).public_key, 1)
+                             for i in range(4))
+    peers: dict[str, FakePeer] = {"a-honest": FakePeer(chain)}
+    queued: list[Block] = []  # handed over, not yet applied (as on a node)
+    applied: list[Block] = []
+    events: list[tuple[str, dict[str, object]]] = []
+
+    def apply(height: int, timeout_s: float) -> bool:
+        applied.extend(queued)
+        queued.clear()
+        return len(applied) >= height
+
+    sync = BlockSync(
+        chain_id=CHAIN_ID, peers=lambda: peers, local_height=lambda: len(applied),
+        validators_at=lambda height: VALIDATORS
+        if height <= len(applied) + VALIDATOR_CHANGE_DELAY else strangers,
+        deliver=lambda block, commit: queued.append(block), wait_height=apply,
+        on_event=lambda event, fields: events.append((event, fields)), clock=Clock())
+    assert sync.sync_once() == VALIDATOR_CHANGE_DELAY  # block 3 waits for the set to be known
+    assert sync.benched() == [] and sync.best_peer_height == len(chain)
+    assert sync.sync_once() == 1
+    assert [block.hash for block in applied] == [block.hash for block, _ in chain]
+    assert "sync_peer_failed" not in [event for event, _ in events]
+
+
+def test_a_bad_certificate_within_the_known_sets_still_benches(
+        chain: list[tuple[Block, Commit]]) -> None:
+    strangers = ValidatorSet(Validator(PrivateKey.from_seed(bytes([70 + i]) * 32).public_key, 1)
+                             for i in range(4))
+    peers: dict[str, FakePeer] = {"a-peer": FakePeer(chain)}
+    delivered: list[Block] = []
+    sync = BlockSync(
+        chain_id=CHAIN_ID, peers=lambda: peers, local_height=lambda: len(delivered),
+        validators_at=lambda height: strangers if height == 2 else VALIDATORS,
+        deliver=lambda block, commit: delivered.append(block),
+        wait_height=lambda height, timeout_s: len(delivered) >= height,
+        on_event=lambda event, fields: None, clock=Clock())
+    assert sync.sync_once() == 0  # block 1 was delivered, then block 2 failed: benched
+    assert len(delivered) == 1 and sync.benched() == ["a-peer"]

@@ -292,12 +292,12 @@ def test_submit_many_cuts_batches_by_bytes_and_count(
                                    init_args=_init_args(), zone="z")) for n in range(7)]
     size = max(tx.to_proto().ByteSize() for tx in txs) + client_module.BATCH_ENTRY_FRAMING_BYTES
     monkeypatch.setattr(client_module, "SUBMIT_BATCH_BYTES_MAX", 2 * size)
-    assert [len(chunk) for chunk in client_module.submit_chunks(txs)] == [2, 2, 2, 1]
+    assert [len(chunk) for chunk, _ in client_module.submit_chunks(txs)] == [2, 2, 2, 1]
     monkeypatch.setattr(client_module, "SUBMIT_BATCH_TXS_MAX", 1)
-    assert [len(chunk) for chunk in client_module.submit_chunks(txs)] == [1] * 7
+    assert [len(chunk) for chunk, _ in client_module.submit_chunks(txs)] == [1] * 7
     monkeypatch.setattr(client_module, "SUBMIT_BATCH_BYTES_MAX", 1)  # each tx alone
     monkeypatch.setattr(client_module, "SUBMIT_BATCH_TXS_MAX", 100)
-    assert [len(chunk) for chunk in client_module.submit_chunks(txs)] == [1] * 7
+    assert [len(chunk) for chunk, _ in client_module.submit_chunks(txs)] == [1] * 7
     monkeypatch.setattr(client_module, "SUBMIT_BATCH_BYTES_MAX", 3 * size)
     before = node.calls("SubmitTransactionBatch")
     results = client.submit_many(txs)
