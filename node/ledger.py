@@ -245,8 +245,11 @@ class _Tip:
 class Ledger:
     """One node's chain: store + state tree + executor.
 
-    Thread-safe: blocks, queries and state reads are serialised by one lock
-    (they share one VM and one tree cache). Header checks do not look at the
+    Thread-safe: blocks and state reads are serialised by one lock (they share
+    one VM and one tree cache). View calls (``query``) take it only to read the
+    tip: each runs on its calling thread's own VM over the value history at its
+    height, which no commit changes, so a long view call never holds up a block
+    (with a ``vm`` given, they share it under the lock). Header checks do not look at the
     validator set hash (consensus owns it); ``check_block`` verifies the
     block's evidence through ``evidence_keys`` (the node's validator sets).
     """
@@ -260,6 +263,8 @@ class Ledger:
         self._evidence_keys = evidence_keys
         self.genesis = genesis
         self.vm = vm if vm is not None else VirtualMachine()
+        self._own_vms = vm is None  # then view calls get a VM per thread (``_query_vm``)
+        self._query_vms = threading.local()
         self.executor = Executor(self.vm, genesis.chain_id, zone_policy=zone_policy,
                                  governance=governance)
         self.tree = JellyfishMerkleTree(store, store.tree_pruned_below())
@@ -589,12 +594,23 @@ class Ledger:
     ) -> Outcome:
         """Run read-only ``method`` of ``contract`` on the state after ``height``
         (None: the latest), with that block's height and time in its context."""
+        gas_limit = min(gas_limit, QUERY_GAS_MAX)
         with self._lock:
             height = self._check_height(height)
             context = CallContext(caller, caller, contract, "", height, self.time_at(height),
                                   ZERO_HASH)
-            return self.vm.query(method, args, context, self.state_at(height),
-                                 min(gas_limit, QUERY_GAS_MAX))
+            if not self._own_vms:
+                return self.vm.query(method, args, context, self.state_at(height), gas_limit)
+        # Outside the lock: the history at a committed height never changes.
+        return self._query_vm().query(method, args, context, self.store.state_at(height),
+                                      gas_limit)
+
+    def _query_vm(self) -> VirtualMachine:
+        """This thread's VM for view calls (block execution keeps ``self.vm``)."""
+        vm: VirtualMachine | None = getattr(self._query_vms, "vm", None)
+        if vm is None:
+            vm = self._query_vms.vm = VirtualMachine()
+        return vm
 
     def read_state(self, key: bytes, *, height: int | None = None, prove: bool = True,
                    ) -> StateRead:

@@ -7,8 +7,8 @@ commit.py's ``commit_operations``), so history and block land together or not
 at all: after a crash the history ends exactly at the last committed height.
 Entries are never rewritten or deleted (the state tree's pruning does not
 touch them), so a read at a committed height always finds the same answer,
-while later blocks are being written (the ledger still serialises queries
-with block execution, which share its VM).
+while later blocks are being written: the ledger runs view calls on it
+without its lock, so they never hold up a block.
 
 Key encoding (unambiguous and order-preserving although state keys have
 variable length)::

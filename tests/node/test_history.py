@@ -16,8 +16,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wasmtime
@@ -49,6 +51,7 @@ from zonechain.node.store.layout import CF_META, CF_STATE_HISTORY, META_SCHEMA_V
 from zonechain.node.types.block import Block
 from zonechain.node.types.receipt import ReceiptStatus
 from zonechain.node.types.transaction import CallPayload
+from zonechain.vm.runtime import VirtualMachine
 from zonechain.vm.state import contract_storage_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,7 +299,40 @@ def test_a_view_call_that_walks_too_much_history_fails_and_nothing_else(
     assert not walked.ok and walked.error is not None
     assert walked.error.code == "history_walk_too_long"
     assert probe_ledger.query(PROBE, "list", height=1).ok  # 1 key passed
-    assert probe_ledger.query(PROBE, "list").ok  # the latest height reads current values
+    monkeypatch.setattr("zonechain.node.store.store.HISTORY_SKIPS_MAX", 3)
+    assert probe_ledger.query(PROBE, "list").ok  # the latest: 3 keys deleted by then
+
+
+def test_a_block_commits_while_a_view_call_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "db"
+    with Ledger.open(path, probe_genesis()) as ledger:
+        apply_probe_blocks(ledger)
+        started, proceed = threading.Event(), threading.Event()
+        original = VirtualMachine.query
+
+        def paused_query(vm: VirtualMachine, *args: Any, **options: Any) -> Any:
+            if threading.current_thread().name == "viewer":
+                started.set()
+                assert proceed.wait(30)
+            return original(vm, *args, **options)
+
+        monkeypatch.setattr(VirtualMachine, "query", paused_query)
+        answers: list[Any] = []
+        viewer = threading.Thread(target=lambda: answers.append(ledger.query(PROBE, "list")),
+                                  name="viewer")
+        viewer.start()
+        assert started.wait(30)
+        height = ledger.height
+        put = signed(SENDER, len([k for block in PROBE_BLOCKS for k in block]),
+                     CallPayload(PROBE, "put", b"\x01zz"))
+        ledger.apply_block(ledger.propose_block(  # would deadlock if the call held the lock
+            [put], GENESIS_TIME_MS + BLOCK_INTERVAL_MS * (height + 1), key(99)))
+        proceed.set()
+        viewer.join(30)
+        assert ledger.height == height + 1
+        assert answers and answers[0].ok
+        assert decode_listing(answers[0].return_data) == probe_states()[height]  # its height
 
 
 def test_raw_reads_at_each_height_prove_against_that_heights_root(
