@@ -58,6 +58,7 @@ class Metrics:
         ("txs_submitted_total", "Transactions clients submitted to this node."),
         ("txs_rejected_total", "Submitted transactions the mempool refused."),
         ("txs_gossip_received_total", "Transactions received from peers."),
+        ("txs_relayed_total", "Transactions from full-node peers passed on to all peers."),
         ("consensus_messages_received_total", "Proposals and votes received from peers."),
         ("consensus_messages_refused_total",
          "Proposals and votes dropped: the sending peer is not a current validator."),

@@ -817,15 +817,23 @@ class Node:
             return  # test-only partition (node/faults.py)
         if isinstance(message, TransactionsMessage):
             self.metrics.add("txs_gossip_received_total", len(message.txs))
-            admitted = 0
+            admitted: list[SignedTransaction] = []
             for signed in message.txs:
                 try:
                     self.mempool.add(signed)
-                    admitted += 1
+                    admitted.append(signed)
                 except MempoolRejection:
                     continue  # a duplicate, or stale by now: gossip is best effort
-            if admitted:
-                self._notify_tx_arrived()
+            if not admitted:
+                return
+            with self._tx_arrived:
+                # Validators gossip their clients' txs to every peer; a full node may
+                # reach only some validators, so what it sends is passed on (once:
+                # only a first admission relays, so nothing circulates).
+                if sender.validator_public_key not in self._consensus_keys:
+                    self._gossip_batch.extend(admitted)
+                    self.metrics.add("txs_relayed_total", len(admitted))
+                self._tx_arrived.notify_all()
             return
         self.metrics.add("consensus_messages_received_total")
         with contextlib.suppress(queue.Full):
@@ -854,10 +862,6 @@ class Node:
             raise
         with self._tx_arrived:
             self._gossip_batch.append(signed)
-            self._tx_arrived.notify_all()
-
-    def _notify_tx_arrived(self) -> None:
-        with self._tx_arrived:
             self._tx_arrived.notify_all()
 
     def _run_gossip(self) -> None:

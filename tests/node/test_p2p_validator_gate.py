@@ -166,3 +166,29 @@ def test_validator_key_must_match_the_certificate(tmp_path: Path) -> None:
         assert not node.is_validator  # a key alone does not make a member of the set
     finally:
         node.ledger.close()
+
+
+def test_txs_from_full_nodes_are_relayed_and_from_validators_are_not(tmp_path: Path) -> None:
+    home = _single_validator_home(tmp_path / "net")
+    node = Node(home, log_stream=io.StringIO())
+    try:
+        own = node.key
+        assert own is not None
+
+        def batch(nonce: int) -> TransactionsMessage:
+            key = PrivateKey.from_seed(bytes([nonce + 40]) * 32)
+            tx = Transaction(node.chain_id, key.public_key, 0, 50_000, "payments",
+                             CallPayload(bytes(20), "transfer", b""))
+            return TransactionsMessage((sign_transaction(tx, key),))
+
+        from_validator, from_full_node = batch(1), batch(2)
+        node._inbox(PeerIdentity("node0", own.public_key), from_validator)
+        node._inbox(PeerIdentity("node1", tls.NO_VALIDATOR_KEY), from_full_node)
+        admitted = [message.txs[0].hash for message in (from_validator, from_full_node)]
+        assert all(tx_hash in node.mempool for tx_hash in admitted)
+        assert [tx.hash for tx in node._gossip_batch] == [from_full_node.txs[0].hash]
+        node._inbox(PeerIdentity("node1", tls.NO_VALIDATOR_KEY), from_full_node)  # again
+        assert len(node._gossip_batch) == 1  # a duplicate is not admitted, so not relayed
+        assert node.metrics._counters["txs_relayed_total"] == 1
+    finally:
+        node.ledger.close()
