@@ -25,14 +25,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.node.test_node_support import give_validator_key as give_node_validator_key
 from tests.node.test_node_support import token_artifact, wait_until
-from zonechain.node import tls
 from zonechain.node.cli import main
 from zonechain.node.config import (
-    encode_key_file,
     load_key_seed,
-    load_node_config,
-    save_node_config,
 )
 from zonechain.node.consensus.certificate import verify_commit
 from zonechain.node.consensus.validators import Validator, ValidatorSet
@@ -83,13 +80,7 @@ PASSPHRASE = "bank c passphrase"
 def give_validator_key(devnet: Devnet, index: int) -> PrivateKey:
     """An operator's step: a key for a full node (not in any validator set yet)."""
     home = devnet.nodes[index].home
-    key = PrivateKey.generate()
-    path = home / "keys" / "validator.key"
-    tls.write_private_key(path, encode_key_file(key.seed, key.public_key))
-    config_path = home / "config.toml"
-    config = load_node_config(config_path)
-    save_node_config(dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, validator_key=path)), config_path)
+    key = give_node_validator_key(home)
     # Peers accept votes by the key the TLS certificate names: re-issue it for the new key.
     issue_validator_certificate(devnet.directory, home, key.public_key)
     return key

@@ -111,9 +111,12 @@ def certify(block: Block, keys: tuple[PrivateKey, ...] = KEYS) -> Commit:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Block, Commit]]:
+    return certified_chain(tmp_path_factory.mktemp("sync") / "db")
+
+
+def certified_chain(path: Path) -> list[tuple[Block, Commit]]:
     """Three empty blocks with certificates signed by all of KEYS."""
     pairs: list[tuple[Block, Commit]] = []
-    path = tmp_path_factory.mktemp("sync") / "db"
     with Ledger.open(path, Genesis(CHAIN_ID, 1_000)) as ledger:
         for height in range(1, 4):
             last = pairs[-1][1] if pairs else None

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from zonechain.node.config import HostPort, load_node_config, save_node_config
+from zonechain.node import tls
+from zonechain.node.config import HostPort, encode_key_file, load_node_config, save_node_config
+from zonechain.node.crypto import PrivateKey
 from zonechain.node.init_cli import InitOptions, init_network
 from zonechain.node.node import Node
 from zonechain.node.node_cli import DEVNET_TIMEOUTS
@@ -71,3 +73,17 @@ def running_node(home: Path) -> Iterator[tuple[Node, io.StringIO]]:
         yield node, log
     finally:
         node.stop()
+
+
+def give_validator_key(home: Path) -> PrivateKey:
+    """An operator's step for a node that has none (a full node): a fresh validator key
+    in ``keys/validator.key``, named by its config.toml. Its certificate still names
+    no key (``issue_validator_certificate`` re-issues it)."""
+    key = PrivateKey.generate()
+    path = home / "keys" / "validator.key"
+    tls.write_private_key(path, encode_key_file(key.seed, key.public_key))
+    config_path = home / "config.toml"
+    config = load_node_config(config_path)
+    save_node_config(dataclasses.replace(
+        config, paths=dataclasses.replace(config.paths, validator_key=path)), config_path)
+    return key

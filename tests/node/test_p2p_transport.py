@@ -79,7 +79,11 @@ class Network:
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
-    root = tmp_path_factory.mktemp("p2p") / "net"
+    return build_network(tmp_path_factory.mktemp("p2p") / "net")
+
+
+def build_network(root: Path) -> Network:
+    """Two validators and a full node written by ``init``, with their TLS material."""
     genesis = init_network(InitOptions(out=root, validators=2, full_nodes=1))
     materials: dict[str, TlsMaterial] = {}
     keys: dict[str, PrivateKey] = {}

@@ -9,84 +9,40 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.node.test_node_support import give_validator_key
+from tests.node.test_p2p_transport import (
+    DEADLINE_S,
+    LOOPBACK,
+    Inbox,
+    Network,
+    _batch,
+    _vote,
+    build_network,
+)
 from zonechain.node import tls
 from zonechain.node.config import (
-    Genesis,
     HostPort,
     PeerAddress,
-    encode_key_file,
     load_node_config,
-    load_validator_key,
     save_node_config,
 )
-from zonechain.node.crypto import PrivateKey, sign_transaction, sign_vote
+from zonechain.node.crypto import PrivateKey, sign_transaction
 from zonechain.node.init_cli import InitOptions, init_network, issue_validator_certificate
 from zonechain.node.node import Node, NodeStartError
-from zonechain.node.p2p import PeerServer, TlsMaterial, load_tls_material
-from zonechain.node.p2p.messages import PeerMessage, TransactionsMessage, VoteMessage
+from zonechain.node.p2p import PeerServer
+from zonechain.node.p2p.messages import TransactionsMessage
 from zonechain.node.p2p.peer import PeerConnection
 from zonechain.node.tls import PeerIdentity
-from zonechain.node.types import CallPayload, Transaction, VoteType
-
-DEADLINE_S = 20.0
-LOOPBACK = "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class Network:
-    root: Path
-    genesis: Genesis
-    tls: dict[str, TlsMaterial]
-    keys: dict[str, PrivateKey]
+from zonechain.node.types import CallPayload, Transaction
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
-    root = tmp_path_factory.mktemp("gate") / "net"
-    genesis = init_network(InitOptions(out=root, validators=2, full_nodes=1))
-    materials: dict[str, TlsMaterial] = {}
-    keys: dict[str, PrivateKey] = {}
-    for node_id in ("node0", "node1", "node2"):
-        config = load_node_config(root / node_id / "config.toml")
-        materials[node_id] = load_tls_material(
-            config.paths.tls_certificate, config.paths.tls_key, config.paths.tls_ca,
-            genesis.ca_fingerprint)
-        if config.paths.validator_key is not None:
-            keys[node_id] = load_validator_key(config.paths.validator_key)
-    return Network(root, genesis, materials, keys)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list[tuple[PeerIdentity, PeerMessage]] = []
-        self._condition = threading.Condition()
-
-    def __call__(self, sender: PeerIdentity, message: PeerMessage) -> None:
-        with self._condition:
-            self.received.append((sender, message))
-            self._condition.notify_all()
-
-    def wait_for(self, count: int) -> bool:
-        with self._condition:
-            return self._condition.wait_for(lambda: len(self.received) >= count, DEADLINE_S)
-
-
-def _vote(network: Network, node_id: str, height: int) -> VoteMessage:
-    return VoteMessage(sign_vote(network.keys[node_id], VoteType.PREVOTE,
-                                 network.genesis.chain_id, height, 0, bytes(32)))
-
-
-def _batch(network: Network) -> TransactionsMessage:
-    key = network.keys["node0"]
-    tx = Transaction(network.genesis.chain_id, key.public_key, 0, 50_000, "payments",
-                     CallPayload(bytes(20), "transfer", b""))
-    return TransactionsMessage((sign_transaction(tx, key),))
+    return build_network(tmp_path_factory.mktemp("gate") / "net")
 
 
 def test_server_drops_consensus_messages_of_non_validator_peers(network: Network) -> None:
@@ -105,7 +61,7 @@ def test_server_drops_consensus_messages_of_non_validator_peers(network: Network
         # The full node relays a validator's correctly signed vote: still refused,
         # because the SENDER is not a validator; its transactions are accepted.
         full.send(_vote(network, "node0", 1))
-        full.send(_batch(network))
+        full.send(_batch(network, "node0"))
         validator.send(_vote(network, "node0", 2))
         assert inbox.wait_for(2)
         with inbox._condition:
@@ -150,13 +106,7 @@ def test_validator_key_must_match_the_certificate(tmp_path: Path) -> None:
     root = tmp_path / "net"
     _single_validator_home(root)
     home = root / "node1"  # the full node: its certificate names no validator key
-    key = PrivateKey.generate()
-    path = home / "keys" / "validator.key"
-    tls.write_private_key(path, encode_key_file(key.seed, key.public_key))
-    config_path = home / "config.toml"
-    config = load_node_config(config_path)
-    save_node_config(dataclasses.replace(
-        config, paths=dataclasses.replace(config.paths, validator_key=path)), config_path)
+    key = give_validator_key(home)
     with pytest.raises(NodeStartError, match="names validator key"):
         Node(home, log_stream=io.StringIO())
     issue_validator_certificate(root, home, key.public_key)

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.node.test_node import CHAIN_ID, KEYS, VALIDATORS, FakePeer, certify
+from tests.node.test_node import CHAIN_ID, VALIDATORS, FakePeer, certified_chain
 from zonechain.node.consensus.validators import Validator, ValidatorSet
 from zonechain.node.crypto import PrivateKey
-from zonechain.node.ledger import Genesis, Ledger
 from zonechain.node.permissions.actions import VALIDATOR_CHANGE_DELAY
 from zonechain.node.sync import SYNC_PEER_BENCH_S, BlockSync
 from zonechain.node.types.block import Block
@@ -23,18 +22,7 @@ CLAIMED = 1_000_000
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Block, Commit]]:
-    """Three certified blocks (the same construction as test_node's chain)."""
-    pairs: list[tuple[Block, Commit]] = []
-    path = tmp_path_factory.mktemp("lying") / "db"
-    with Ledger.open(path, Genesis(CHAIN_ID, 1_000)) as ledger:
-        for height in range(1, 4):
-            last = pairs[-1][1] if pairs else None
-            block = ledger.propose_block([], 1_000 + height, KEYS[height % 4], last_commit=last,
-                                         validator_set_hash=VALIDATORS.hash)
-            commit = certify(block)
-            ledger.apply_block(block, commit)
-            pairs.append((block, commit))
-    return pairs
+    return certified_chain(tmp_path_factory.mktemp("lying") / "db")
 
 
 class BoastingPeer(FakePeer):
