@@ -32,7 +32,9 @@ against ``home``, and a relative ``home`` resolves against the directory
 holding config.toml, so a network directory can be moved as a whole.
 The optional ``client.tls_certificate`` / ``client.tls_key`` pair (both or
 neither) serves the client gRPC port over TLS (``ClientTls``); without it the
-client port is plaintext, the devnet default.
+client port is plaintext, the devnet default. The optional
+``[storage] retain_heights`` (``StorageSettings``; absent: 0, an archive node)
+is how many heights below the latest keep their state-tree proofs.
 """
 
 from __future__ import annotations
@@ -518,6 +520,27 @@ class P2pSettings:
     """Per peer and stream; the oldest message is dropped when full (docs/OPERATIONS.md)."""
 
 
+RETAIN_HEIGHTS_INIT: Final = 1_000
+"""``zonechain init`` writes this ``storage.retain_heights``. A pruning node's tree
+and history hold about this many heights of garbage (measured ~0.5 MB a height at
+1,000 transfers a block, docs/OPERATIONS.md "State retention"), so ~0.5 GB at
+full load, where an archive node grows without bound. 1,000 heights is 15+
+minutes of blocks at the default timeouts: a client proving a read at latest - 1,
+or paging a view at a fixed height, is served; block sync needs blocks, which
+are kept, never old tree versions. Devnets and tests rarely reach 1,000 heights,
+so they behave as archive nodes unless they set a smaller window."""
+
+RETAIN_HEIGHTS_MAX: Final = 2**63 - 1
+"""Any height (i64, like the store's): a value that large keeps everything too."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    retain_heights: int = 0
+    """Heights below the latest whose state proofs stay servable; 0 keeps every
+    height (archive). Values and view calls are answered at every height either way."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodePaths:
     """Absolute paths, resolved against ``home`` at load time."""
@@ -554,6 +577,7 @@ class NodeConfig:
     paths: NodePaths
     client_tls: ClientTls | None = None
     """None: the client port is plaintext."""
+    storage: StorageSettings = StorageSettings()
 
     @property
     def is_validator(self) -> bool:
@@ -652,6 +676,7 @@ _CONFIG_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "mempool": frozenset({"txs_max", "bytes_max"}),
     "paths": frozenset({"genesis", "data", "validator_key", "tls_certificate", "tls_key",
                         "tls_ca"}),
+    "storage": frozenset({"retain_heights"}),
 }
 
 
@@ -680,6 +705,16 @@ def _load_client_tls(reader: _ConfigReader, home: Path) -> ClientTls | None:
                                                "give both or neither)")
     return ClientTls(certificate=reader.path_under("client.tls_certificate", home),
                      key=reader.path_under("client.tls_key", home))
+
+
+def _load_storage(reader: _ConfigReader) -> StorageSettings:
+    """The optional ``[storage]`` table; absent table or key: the archive default."""
+    if "storage" not in reader.document:
+        return StorageSettings()
+    if "retain_heights" not in reader.table("storage"):
+        return StorageSettings()
+    return StorageSettings(
+        retain_heights=reader.integer("storage.retain_heights", 0, RETAIN_HEIGHTS_MAX))
 
 
 def _load_p2p(reader: _ConfigReader) -> P2pSettings:
@@ -719,6 +754,7 @@ def parse_node_config(text: str, path: Path) -> NodeConfig:
         ),
         paths=_load_paths(reader, home),
         client_tls=_load_client_tls(reader, home),
+        storage=_load_storage(reader),
     )
 
 
@@ -796,6 +832,7 @@ def node_config_document(config: NodeConfig) -> dict[str, TomlValue | Mapping[st
         "consensus": {key: getattr(timeouts, key) for key in _TIMEOUT_KEYS},
         "mempool": {"txs_max": config.mempool.txs_max, "bytes_max": config.mempool.bytes_max},
         "paths": paths,
+        "storage": {"retain_heights": config.storage.retain_heights},
     }
 
 

@@ -62,6 +62,7 @@ from zonechain.node import tls
 from zonechain.node.cli import EXIT_OK, UserError
 from zonechain.node.config import (
     PORT_MAX,
+    RETAIN_HEIGHTS_INIT,
     ClientTls,
     ConsensusTimeouts,
     Genesis,
@@ -74,6 +75,7 @@ from zonechain.node.config import (
     NodePaths,
     P2pSettings,
     PeerAddress,
+    StorageSettings,
     encode_key_file,
     load_genesis,
     load_node_config,
@@ -438,6 +440,7 @@ def _write_node(options: InitOptions, root: Path, node: _PlannedNode,
             tls_ca=home / "tls" / "ca.crt",
         ),
         client_tls=client_tls,
+        storage=StorageSettings(retain_heights=RETAIN_HEIGHTS_INIT),
     )
     save_node_config(config, home / "config.toml")
 

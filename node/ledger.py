@@ -35,8 +35,21 @@ the state-root rule). Below the latest height both read the store's value
 history (node/store/history.py) and the tree's version H; a height above the
 latest, or a tree version pruned away, is ``HeightUnavailable``.
 
+Retention: ``prune(retain_heights)`` deletes the state-tree nodes and the
+value-history entries that only heights below F = ``latest - retain_heights``
+use, in bounded steps (at most ``PRUNE_STEP_NODES_MAX`` tree nodes and
+``PRUNE_STEP_KEYS_MAX`` history keys a call, one synced store batch each; a
+crash leaves the store at the end of some step, consistent: see
+NodeStore.prune_tree_step / prune_history_step). Afterwards a proof below
+``lowest_provable_height``, or a value or view call below
+``lowest_readable_height``, is ``HeightUnavailable`` naming the heights
+served (a view call that overlapped the prune of its height fails with
+``history_pruned``). Pruning never changes a state root: blocks execute over
+the current state and the tip's tree version, neither of which is pruned.
+
 Errors: ``LedgerError`` ├ ``GenesisMismatch`` ├ ``GenesisError`` ├
-``StateRootMismatch`` ├ ``HeightUnavailable``; blocks: ``InvalidBlock``.
+``StateRootMismatch`` ├ ``HeightUnavailable`` ├ ``InvalidRetention``; blocks:
+``InvalidBlock``.
 
 Determinism: the genesis state is a pure function of the canonical
 ``Genesis`` (accounts applied in address order, contracts deployed in list
@@ -75,8 +88,10 @@ from zonechain.node.executor import (
 )
 from zonechain.node.state.errors import VersionPruned
 from zonechain.node.state.proof import StateProof
+from zonechain.node.state.pruning import PrunePlan
 from zonechain.node.state.tree import JellyfishMerkleTree
 from zonechain.node.store import BlockCommit, NodeStore
+from zonechain.node.store.history import HistoryPruned
 from zonechain.node.types.block import (
     Block,
     BlockHeader,
@@ -114,6 +129,18 @@ QUERY_GAS_MAX: Final = 100_000_000
 NOBODY: Final = bytes(ADDRESS_BYTES)
 """The caller of a query that names none."""
 
+PRUNE_STEP_NODES_MAX: Final = 10_000
+"""Tree nodes one ``prune`` call deletes at most: about three blocks' worth at 1,000
+transfers a block (~3,600 stale nodes each, measured with
+tests/node/fixtures/retention_disk.py), so a call holds the ledger's lock for a
+bounded time (docs/OPERATIONS.md, "State retention") however large the backlog;
+a longer one (an archive node switching to a window) goes in later calls."""
+
+PRUNE_STEP_KEYS_MAX: Final = 10_000
+"""History keys (change-index entries) one ``prune`` call walks at most (a seek and
+two deletes each): about four blocks' worth at 1,000 transfers a block (~2,400
+changed keys each), bounded for the same reason as ``PRUNE_STEP_NODES_MAX``."""
+
 INVALID_EVIDENCE: Final = "invalid_evidence"
 """InvalidBlock code of a block whose evidence does not verify."""
 
@@ -139,8 +166,26 @@ class StateRootMismatch(LedgerError):
 
 
 class HeightUnavailable(LedgerError):
-    """A read at a height this node cannot serve: above the latest, below genesis, or
-    (for a proof) a state-tree version pruned away."""
+    """A read at a height this node cannot serve: above the latest, below genesis,
+    below the retained value history, or (for a proof) a state-tree version pruned
+    away (``prune``)."""
+
+
+class InvalidRetention(LedgerError, ValueError):
+    """``prune`` was given a retention that is not an int >= 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """One ``prune`` call: proofs are served from ``lowest_provable_height`` on,
+    values and view calls from ``lowest_readable_height``; ``done`` is False while
+    older tree nodes or history entries are left for a later call."""
+
+    lowest_provable_height: int
+    lowest_readable_height: int
+    nodes_deleted: int
+    history_entries_deleted: int
+    done: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,10 +615,20 @@ class Ledger:
                 f"(latest committed {latest})")
         return height
 
+    def _check_readable(self, height: int | None) -> int:
+        """``_check_height``, and HeightUnavailable below a pruned value history."""
+        height = self._check_height(height)
+        floor = self.store.history_pruned_below()
+        if height < floor:
+            raise HeightUnavailable(
+                f"height {height}: this node serves heights {floor}..{self._tip.height} "
+                f"(values below {floor} are pruned: storage.retain_heights)")
+        return height
+
     def state_at(self, height: int) -> StateReader:
-        """The committed state after ``height`` (0..latest): current values at the
-        latest height, the store's value history below it. Read-only."""
-        if self._check_height(height) == self._tip.height:
+        """The committed state after ``height`` (lowest readable..latest): current values
+        at the latest height, the store's value history below it. Read-only."""
+        if self._check_readable(height) == self._tip.height:
             return self.store
         return self.store.state_at(height)
 
@@ -596,14 +651,20 @@ class Ledger:
         (None: the latest), with that block's height and time in its context."""
         gas_limit = min(gas_limit, QUERY_GAS_MAX)
         with self._lock:
-            height = self._check_height(height)
+            height = self._check_readable(height)
             context = CallContext(caller, caller, contract, "", height, self.time_at(height),
                                   ZERO_HASH)
             if not self._own_vms:
                 return self.vm.query(method, args, context, self.state_at(height), gas_limit)
-        # Outside the lock: the history at a committed height never changes.
-        return self._query_vm().query(method, args, context, self.store.state_at(height),
-                                      gas_limit)
+        # Outside the lock: the history at a readable height never changes (a prune
+        # that overtakes the call makes its reads fail: ``history_pruned``).
+        try:
+            state = self.store.state_at(height)
+        except HistoryPruned:
+            raise HeightUnavailable(f"height {height}: pruned while the call started "
+                                    f"(this node serves heights {self.lowest_readable_height}"
+                                    f"..{self._tip.height})") from None
+        return self._query_vm().query(method, args, context, state, gas_limit)
 
     def _query_vm(self) -> VirtualMachine:
         """This thread's VM for view calls (block execution keeps ``self.vm``)."""
@@ -612,17 +673,78 @@ class Ledger:
             vm = self._query_vms.vm = VirtualMachine()
         return vm
 
+    @property
+    def lowest_provable_height(self) -> int:
+        """Proofs (``read_state``) are served from this height up to the latest."""
+        return self.tree.min_readable_version
+
+    @property
+    def lowest_readable_height(self) -> int:
+        """Values and view calls are served from this height up to the latest."""
+        return self.store.history_pruned_below()
+
+    def prune(self, retain_heights: int, nodes_max: int = PRUNE_STEP_NODES_MAX,
+              keys_max: int = PRUNE_STEP_KEYS_MAX) -> PruneResult:
+        """Delete the tree nodes (at most ``nodes_max``) and history entries (walking at
+        most ``keys_max`` changed keys) used only below F = ``latest - retain_heights``
+        (``retain_heights`` >= 1): heights F..latest stay provable and readable. Never
+        changes the state or a root; the tree forgets exactly what the store deleted."""
+        for name, value in (("retain_heights", retain_heights), ("nodes_max", nodes_max),
+                            ("keys_max", keys_max)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidRetention(f"{name} must be an int >= 1, got {value!r}")
+        with self._lock:
+            # Target == a floor still runs: a bounded step may have left work at the
+            # floor itself (the store writes nothing when none is left).
+            target = max(0, self._tip.height - retain_heights)
+            nodes_deleted, tree_done = self._prune_tree(target, nodes_max)
+            history = self.store.prune_history_step(target, keys_max)
+            return PruneResult(self.tree.min_readable_version, history.pruned_below,
+                               nodes_deleted, history.entries_deleted,
+                               tree_done and history.done)
+
+    def _prune_tree(self, target: int, nodes_max: int) -> tuple[int, bool]:
+        if target < self.tree.min_readable_version:
+            return 0, True
+        try:
+            step = self.store.prune_tree_step(target, nodes_max)
+        finally:
+            # The store's marker is durable even if the step failed after the
+            # write: the tree must refuse those versions, not find holes in them.
+            self.tree.forget_pruned(PrunePlan(self.store.tree_pruned_below(), (), ()))
+        self.tree.forget_pruned(PrunePlan(step.pruned_below, step.node_keys,
+                                          step.stale_entries))
+        return len(step.stale_entries), step.done
+
+    def _proof_floor_message(self, height: int) -> str:
+        return (f"height {height}: state proofs are served for heights "
+                f"{self.tree.min_readable_version}..{self._tip.height} (older tree versions "
+                "are pruned; their values stay readable without a proof)")
+
     def read_state(self, key: bytes, *, height: int | None = None, prove: bool = True,
                    ) -> StateRead:
         """The raw value of state ``key`` after ``height`` (None: the latest), with its
-        tree proof against that height's root (HeightUnavailable if the tree was pruned)."""
+        tree proof against that height's root (HeightUnavailable if the tree was pruned;
+        without ``prove`` the value and root are served at every height)."""
         with self._lock:
-            height = self._check_height(height)
+            height = self._check_readable(height)
             value = self.state_at(height).get(key)
+            if height == self._tip.height:
+                root = self._tip.state_root
+            elif height < self.tree.min_readable_version:
+                if prove:
+                    raise HeightUnavailable(self._proof_floor_message(height))
+                root = self._header_after(height).last_state_root
+            else:
+                root = self.tree.root_hash(height)
             try:
-                root = self._tip.state_root if height == self._tip.height else \
-                    self.tree.root_hash(height)
                 proof = self.tree.get_proof(key, height) if prove else None
-            except VersionPruned as pruned:
-                raise HeightUnavailable(f"height {height}: {pruned}") from None
+            except VersionPruned:
+                raise HeightUnavailable(self._proof_floor_message(height)) from None
             return StateRead(key, value, height, root, proof)
+
+    def _header_after(self, height: int) -> BlockHeader:
+        """Header ``height + 1`` (below the tip): it carries the state root after ``height``."""
+        raw = self.store.load_block(height + 1)
+        assert raw is not None  # every height up to the tip is committed
+        return BlockHeader.read(Reader(raw))

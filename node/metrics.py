@@ -47,6 +47,8 @@ class Gauges:
     peers_total: int
     catching_up: bool
     validator: bool
+    state_pruned_below_height: int = 0
+    """State proofs are served from this height (0: nothing pruned)."""
 
 
 class Metrics:
@@ -107,6 +109,9 @@ class Metrics:
             ("peers", "Configured peers.", gauges.peers_total),
             ("catching_up", "1 while block sync is behind a peer.", int(gauges.catching_up)),
             ("validator", "1 if this node signs votes.", int(gauges.validator)),
+            ("state_pruned_below_height",
+             "State-tree versions below this height are pruned (proofs refused).",
+             gauges.state_pruned_below_height),
         ):
             lines += [f"# HELP {METRIC_PREFIX}{name} {help_text}",
                       f"# TYPE {METRIC_PREFIX}{name} gauge",

@@ -55,7 +55,8 @@ transaction that breaks its type's rules end the call with INVALID_ARGUMENT
 naming the field; a request over ``CLIENT_MESSAGE_BYTES_MAX`` is refused by
 grpc with RESOURCE_EXHAUSTED, as is a batch over ``SUBMIT_BATCH_TXS_MAX`` or a
 stream beyond ``STREAMS_MAX``; a height this node cannot serve (above the
-latest, or above latest - 1 with ``prove``, or a pruned tree version) is
+latest, or above latest - 1 with ``prove``, or below the lowest provable /
+readable height of a node with ``storage.retain_heights``) is
 OUT_OF_RANGE, naming the heights served. None of these affects other calls:
 the node keeps serving.
 
@@ -369,9 +370,11 @@ class ClientService:
         latest = ledger.height  # heights only grow: everything up to it stays readable
         newest = latest - 1 if request.prove else latest
         height = request.height or newest
-        if newest < 0 or height > newest:
+        lowest = max(ledger.lowest_provable_height, ledger.lowest_readable_height) \
+            if request.prove else ledger.lowest_readable_height
+        if newest < 0 or height > newest or height < lowest:
             self._refuse(context, grpc.StatusCode.OUT_OF_RANGE, _range_message(
-                height, newest, latest, request.prove))
+                height, newest, latest, request.prove, lowest))
         try:
             read = ledger.read_state(key, height=height, prove=request.prove)
         except HeightUnavailable as problem:  # e.g. a tree version pruned away
@@ -570,15 +573,19 @@ def simulate_transaction(
                                          receipt=receipts[0].to_proto())
 
 
-def _range_message(height: int, newest: int, latest: int, prove: bool) -> str:
+def _range_message(height: int, newest: int, latest: int, prove: bool,
+                   lowest: int = 1) -> str:
+    """Why ``height`` is refused, naming the heights served (``lowest``: the lowest
+    provable, or readable, height of a node that prunes, see docs/OPERATIONS.md)."""
     if newest < 0:
         return "no height is provable yet (the first block has not committed)"
     if newest == 0:
         what = "is provable" if prove else "is readable"
         return f"height {height}: only genesis {what} yet (height 0 asks for it)"
     what = "provable" if prove else "readable"
-    return (f"height {height}: this node serves heights 1..{newest} ({what}; 0 asks for "
-            f"{newest}; latest committed {latest})")
+    pruned = f"; heights below {lowest} are pruned" if lowest > 1 else ""
+    return (f"height {height}: this node serves heights {max(lowest, 1)}..{newest} ({what}; "
+            f"0 asks for {newest}; latest committed {latest}{pruned})")
 
 
 class ClientTlsError(OSError):

@@ -22,7 +22,7 @@ from zonechain.node.store.errors import (
     StoreVersionError,
 )
 from zonechain.node.store.layout import SCHEMA_VERSION, TxLocation
-from zonechain.node.store.store import NodeStore, StateAt
+from zonechain.node.store.store import NodeStore, StateAt, TreePruneStep
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,5 +39,6 @@ __all__ = [
     "StoreLocked",
     "StoreNotZonechain",
     "StoreVersionError",
+    "TreePruneStep",
     "TxLocation",
 ]

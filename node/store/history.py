@@ -5,10 +5,21 @@ adds one entry per key a block changed, written in the SAME synced
 WriteBatch as the block (``history_operations``, called from
 commit.py's ``commit_operations``), so history and block land together or not
 at all: after a crash the history ends exactly at the last committed height.
-Entries are never rewritten or deleted (the state tree's pruning does not
-touch them), so a read at a committed height always finds the same answer,
-while later blocks are being written: the ledger runs view calls on it
-without its lock, so they never hold up a block.
+Entries are never rewritten, so a read at a committed height always finds the
+same answer while later blocks are being written: the ledger runs view calls
+on it without its lock, so they never hold up a block.
+
+Pruning (a node with ``storage.retain_heights``): ``history_changes`` lists,
+per height, the keys that height wrote (``change_key``; same batch). Pruning
+to a floor F walks it from the lowest height up to F; for each key k written
+at h <= F it deletes k's newest entry older than h (``previous_entry``; the
+older ones went before), and then the index entry. The answer at any height
+>= h is unchanged (its newest entry at or below that height is h's or
+later), and heights below the highest h processed are refused from then on
+(``HistoryPruned``): the store raises its floor in memory BEFORE deleting,
+and a read checks the floor AFTER reading, so a view call that overlaps a
+prune fails rather than answer from a half-pruned history. A deleted key
+keeps its newest tombstone (one small entry per deleted key).
 
 Key encoding (unambiguous and order-preserving although state keys have
 variable length)::
@@ -47,7 +58,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from zonechain.node.store.errors import StoreCorrupt
-from zonechain.node.store.layout import CF_STATE_HISTORY, HEIGHT_BYTES, encode_height
+from zonechain.node.store.layout import (
+    CF_HISTORY_CHANGES,
+    CF_STATE_HISTORY,
+    HEIGHT_BYTES,
+    encode_height,
+)
 from zonechain.vm.errors import ContractError
 
 HISTORY_SKIPS_MAX: Final = 100_000
@@ -60,6 +76,13 @@ class HistoryWalkTooLong(ContractError):
     """A view call at a past height walked past more than HISTORY_SKIPS_MAX absent keys."""
 
     code = "history_walk_too_long"
+
+
+class HistoryPruned(ContractError):
+    """A read at a height whose history was pruned, or pruned while the call ran."""
+
+    code = "history_pruned"
+
 
 ESCAPED_ZERO: Final = b"\x00\xff"
 """What a 0x00 byte of a state key becomes in a history key."""
@@ -110,11 +133,45 @@ def decode_history_value(data: bytes) -> bytes | None:
 
 def history_operations(height: int, state_writes: Mapping[bytes, bytes | None],
                        ) -> Iterator[HistoryOperation]:
-    """One history entry per written key (None: a tombstone), for the block batch."""
+    """One history entry per written key (None: a tombstone) and its change-index
+    entry, for the block batch."""
     suffix = TERMINATOR + encode_height(height)
     for key, value in state_writes.items():
         yield (CF_STATE_HISTORY, key.replace(b"\x00", ESCAPED_ZERO) + suffix,
                TOMBSTONE if value is None else PRESENT + value)
+        yield (CF_HISTORY_CHANGES, change_key(height, key), b"")
+
+
+def change_key(height: int, key: bytes) -> bytes:
+    """The ``history_changes`` entry saying that ``height`` wrote state ``key``."""
+    return encode_height(height) + key
+
+
+def decode_change_key(entry: bytes) -> tuple[int, bytes]:
+    if len(entry) <= HEIGHT_BYTES:
+        raise StoreCorrupt(f"history_changes key of {len(entry)} bytes is too short")
+    return int.from_bytes(entry[:HEIGHT_BYTES], "big"), entry[HEIGHT_BYTES:]
+
+
+def previous_entry(column: Any, key: bytes, height: int) -> bytes | None:
+    """The newest history entry key of state ``key`` below ``height``, if any.
+
+    Pruning deletes only this one per change: the change-index is walked in
+    height order, so every older entry of ``key`` went when this one's own
+    change was walked (or in the same batch), and the work stays one seek per
+    changed key however long the backlog.
+    """
+    if height == 0:
+        return None
+    entry_prefix = escape_key(key) + TERMINATOR
+    iterator = column.iter()
+    iterator.seek_for_prev(entry_prefix + encode_height(height - 1))
+    if not iterator.valid():
+        return None
+    entry: bytes = iterator.key()
+    if not entry.startswith(entry_prefix) or len(entry) != len(entry_prefix) + HEIGHT_BYTES:
+        return None
+    return entry
 
 
 # Reads over the column family (a rocksdict column object) ------------------------

@@ -14,6 +14,9 @@ store never pickles and never decodes blocks, receipts or tree nodes.
     state           state key (vm/state.py layout)        value (the CURRENT state)
     state_history   escape(state key) 00 00 + height u64  01 + value, or 00 if deleted at height
                     (escape: each 00 byte -> 00 FF; one entry per key a block wrote, see history.py)
+    history_changes height u64 + state key                b"" (the keys block h wrote: which
+                    history entries a prune may delete, see history.py; added within schema 2,
+                    which was never released, so no store of schema 2 lacks it)
     tree_nodes      node key (from the state tree)        encoded node
     tree_stale      stale-since version u64 + node key    b""
     consensus       caller's key (votes, WAL records)     caller's bytes
@@ -31,7 +34,8 @@ from zonechain.node.store.errors import StoreCorrupt, StoreInputError
 
 SCHEMA_VERSION: Final = 2
 """Version of this layout; a store written by a newer (or older) version is refused.
-2: ``state_history`` (values at every height); a version-1 store must be re-synced."""
+2: ``state_history`` (values at every height) and ``history_changes`` (what its
+pruning deletes); a version-1 store must be re-synced."""
 
 CF_BLOCKS: Final = "blocks"
 CF_BLOCK_HASHES: Final = "block_hashes"
@@ -40,13 +44,15 @@ CF_TX_INDEX: Final = "tx_index"
 CF_RECEIPTS: Final = "receipts"
 CF_STATE: Final = "state"
 CF_STATE_HISTORY: Final = "state_history"
+CF_HISTORY_CHANGES: Final = "history_changes"
 CF_TREE_NODES: Final = "tree_nodes"
 CF_TREE_STALE: Final = "tree_stale"
 CF_CONSENSUS: Final = "consensus"
 CF_META: Final = "meta"
 COLUMN_FAMILIES: Final[tuple[str, ...]] = (
     CF_BLOCKS, CF_BLOCK_HASHES, CF_COMMITS, CF_TX_INDEX, CF_RECEIPTS,
-    CF_STATE, CF_STATE_HISTORY, CF_TREE_NODES, CF_TREE_STALE, CF_CONSENSUS, CF_META,
+    CF_STATE, CF_STATE_HISTORY, CF_HISTORY_CHANGES, CF_TREE_NODES, CF_TREE_STALE,
+    CF_CONSENSUS, CF_META,
 )
 
 META_SCHEMA_VERSION: Final = b"schema_version"  # u32
@@ -56,6 +62,7 @@ META_LAST_HEIGHT: Final = b"last_height"  # u64; absent until the first commit
 META_LAST_BLOCK_HASH: Final = b"last_block_hash"  # 32 B
 META_STATE_ROOT: Final = b"state_root"  # 32 B: the root after the last committed block
 META_TREE_PRUNED_BELOW: Final = b"tree_pruned_below"  # u64: versions below it are unreadable
+META_HISTORY_PRUNED_BELOW: Final = b"history_pruned_below"  # u64: heights below it are refused
 
 HASH_BYTES: Final = 32
 """Block hashes, transaction hashes and state roots (sha256 / blake2b-256)."""

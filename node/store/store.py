@@ -2,7 +2,8 @@
 
 Guarantee: the store is always at the end of some committed block. Everything
 one block changes (the block, its hash index, its certificate, transaction
-index entries, receipts, state writes and their history entries, tree nodes,
+index entries, receipts, state writes and their history and change-index
+entries, tree nodes,
 stale-node index entries,
 and the meta record of last height, block hash and state root) goes into ONE
 RocksDB WriteBatch, written with ``sync=True``. RocksDB applies a batch
@@ -20,9 +21,13 @@ atomically through its write-ahead log, and the sync makes it durable before
 There is no instant at which part of a block is visible after a restart.
 
 ``prune_tree`` deletes stale tree nodes and their index entries in one synced
-batch: a crash leaves either all or none of them. ``save_consensus`` writes
-one record with sync, so a validator that saves its vote before sending it
-never forgets, after a crash, a vote that a peer may have seen. A crash while
+batch: a crash leaves either all or none of them. ``prune_tree_step`` does the
+same for at most a bounded number of nodes (the node prunes a backlog in
+steps), writing with them a pruned-below marker that covers every version
+that lost a node, so no crash leaves a readable-looking version with holes.
+``save_consensus`` writes one record with sync, so a validator that saves its
+vote before sending it never forgets, after a crash, a vote that a peer may
+have seen. A crash while
 a fresh directory is being set up (``store.open.before_init``) leaves a
 RocksDB database with empty column families and no metadata, which the next
 open initialises again.
@@ -33,6 +38,9 @@ by a lock; readers never block. ``get`` and ``next_key`` implement
 ``zonechain.vm.state.StateReader`` over the current state; ``state_at(h)``
 (``get_at`` / ``next_key_at``) over the state after any committed height h,
 from the value history (history.py), which a later commit never changes.
+``prune_history_step`` deletes history entries that no height at or above its
+floor reads (one synced batch per step, like the tree's); a read below the
+floor raises ``HistoryPruned``, including one that overlapped the prune.
 """
 
 from __future__ import annotations
@@ -58,8 +66,12 @@ from zonechain.node.store.errors import (
 )
 from zonechain.node.store.history import (
     HISTORY_SKIPS_MAX,
+    HistoryPruned,
     HistoryWalkTooLong,
+    change_key,
+    decode_change_key,
     next_key_at,
+    previous_entry,
     value_at,
 )
 from zonechain.node.store.layout import (
@@ -67,6 +79,7 @@ from zonechain.node.store.layout import (
     CF_BLOCKS,
     CF_COMMITS,
     CF_CONSENSUS,
+    CF_HISTORY_CHANGES,
     CF_META,
     CF_RECEIPTS,
     CF_STATE,
@@ -76,6 +89,7 @@ from zonechain.node.store.layout import (
     CF_TX_INDEX,
     COLUMN_FAMILIES,
     META_CHAIN_ID,
+    META_HISTORY_PRUNED_BELOW,
     META_INITIAL_HEIGHT,
     META_LAST_BLOCK_HASH,
     META_LAST_HEIGHT,
@@ -94,8 +108,27 @@ from zonechain.node.store.layout import (
     decode_stale_key,
     decode_tx_location,
     encode_height,
+    encode_stale_key,
 )
 from zonechain.node.store.opening import list_families, open_database, raw_options
+
+
+@dataclass(frozen=True)
+class TreePruneStep:
+    """What one ``prune_tree_step`` deleted and where the tree now stands.
+
+    ``stale_entries``: the (stale-since version, node key) index entries removed,
+    each with its node; ``pruned_below``: the persisted marker (versions below it
+    are unreadable); ``done``: nothing stale up to the asked version remains.
+    """
+
+    pruned_below: int
+    stale_entries: tuple[tuple[int, bytes], ...]
+    done: bool
+
+    @property
+    def node_keys(self) -> tuple[bytes, ...]:
+        return tuple(node_key for _, node_key in self.stale_entries)
 
 
 @dataclass(frozen=True)
@@ -106,6 +139,19 @@ class _Meta:
     last_block_hash: bytes | None
     state_root: bytes | None
     tree_pruned_below: int
+    history_pruned_below: int
+
+
+@dataclass(frozen=True)
+class HistoryPruneStep:
+    """What one ``prune_history_step`` did: ``pruned_below`` is the persisted floor
+    (reads below it are refused), ``entries_deleted`` the history entries removed,
+    ``keys_processed`` the change-index entries consumed, ``done`` as for the tree."""
+
+    pruned_below: int
+    entries_deleted: int
+    keys_processed: int
+    done: bool
 
 
 class NodeStore:
@@ -125,10 +171,14 @@ class NodeStore:
         self._handles: dict[str, Any] = {}
         self._sync = WriteOptions()
         self._sync.sync = True
+        # Reads at heights below this are refused; raised BEFORE a history prune
+        # deletes anything (history.py, "Pruning"), so it may lead _meta's floor.
+        self._history_floor = 0
         self._db: Any = open_database(self._path)
         try:
             self._families[CF_META] = self._db.get_column_family(CF_META)
             self._meta = self._load_or_initialise(chain_id, initial_height)
+            self._history_floor = self._meta.history_pruned_below
         except BaseException:
             self._release()
             raise
@@ -181,7 +231,7 @@ class NodeStore:
             (CF_META, META_CHAIN_ID, chain_id.encode()),
             (CF_META, META_INITIAL_HEIGHT, encode_height(initial_height)),
         ])
-        return _Meta(chain_id, initial_height, None, None, None, 0)
+        return _Meta(chain_id, initial_height, None, None, None, 0, 0)
 
     def _has_data(self, family: str) -> bool:
         iterator = self._db.get_column_family(family).iter()
@@ -203,6 +253,7 @@ class NodeStore:
     def _read_meta(self, chain_id: str) -> _Meta:
         raw_last = self._get(CF_META, META_LAST_HEIGHT)
         raw_pruned = self._get(CF_META, META_TREE_PRUNED_BELOW)
+        raw_history = self._get(CF_META, META_HISTORY_PRUNED_BELOW)
         return _Meta(
             chain_id=chain_id,
             initial_height=decode_height(self._require_meta(META_INITIAL_HEIGHT),
@@ -211,6 +262,8 @@ class NodeStore:
             last_block_hash=self._get(CF_META, META_LAST_BLOCK_HASH),
             state_root=self._get(CF_META, META_STATE_ROOT),
             tree_pruned_below=0 if raw_pruned is None else decode_height(raw_pruned, "pruned"),
+            history_pruned_below=0 if raw_history is None else
+            decode_height(raw_history, "history pruned"),
         )
 
     def _check_last_block(self, meta: _Meta) -> None:
@@ -294,7 +347,22 @@ class NodeStore:
         longer be read in full. Relies on the tree never reusing a node key
         once it went stale (node keys carry their version).
         """
+        return len(self.prune_tree_step(below_version, None).node_keys)
+
+    def prune_tree_step(self, below_version: int, nodes_max: int | None) -> TreePruneStep:
+        """``prune_tree`` deleting at most ``nodes_max`` nodes (None: no bound).
+
+        The stale index is walked in (stale-since, node key) order. When the
+        bound stops the walk at an entry stale since s, only versions below s
+        lost nodes, so the persisted pruned-below marker is s (never above
+        ``below_version``, never moving back): one synced batch holds the
+        deletions and the marker, and a crash leaves all or none of them.
+        Call again until ``done`` to finish a large backlog in bounded steps.
+        """
         below_version = check_height(below_version, "below_version")
+        if nodes_max is not None and (isinstance(nodes_max, bool)
+                                      or not isinstance(nodes_max, int) or nodes_max < 1):
+            raise StoreInputError(f"nodes_max must be an int >= 1 or None, got {nodes_max!r}")
         with self._write_lock:
             self._require_open()
             last = self._meta.last_height
@@ -302,28 +370,96 @@ class NodeStore:
                 raise StoreInputError(
                     f"cannot prune below version {below_version}: last committed is {last}"
                 )
-            operations = self._prune_operations(below_version)
-            pruned_below = max(below_version, self._meta.tree_pruned_below)
+            entries, done = self._stale_entries(below_version, nodes_max)
+            reached = below_version if done else entries[-1][0]
+            pruned_below = max(reached, self._meta.tree_pruned_below)
+            if not entries and pruned_below == self._meta.tree_pruned_below:
+                return TreePruneStep(pruned_below, (), done)  # nothing to write
+            operations: list[Operation] = []
+            for version, node_key in entries:
+                operations.append((CF_TREE_NODES, node_key, None))
+                operations.append((CF_TREE_STALE, encode_stale_key(version, node_key), None))
             operations.append((CF_META, META_TREE_PRUNED_BELOW, encode_height(pruned_below)))
             failpoint("store.prune.before_write")
             self._write(operations)
             self._meta = replace(self._meta, tree_pruned_below=pruned_below)
             failpoint("store.prune.after_write")
-            return (len(operations) - 1) // 2
+            return TreePruneStep(pruned_below, tuple(entries), done)
 
-    def _prune_operations(self, below_version: int) -> list[Operation]:
-        operations: list[Operation] = []
+    def _stale_entries(self, below_version: int, nodes_max: int | None,
+                       ) -> tuple[list[tuple[int, bytes]], bool]:
+        """Stale-index entries with stale-since <= ``below_version``, in index order, at
+        most ``nodes_max``; and whether that is all of them."""
+        entries: list[tuple[int, bytes]] = []
         iterator = self._family(CF_TREE_STALE).iter()
-        iterator.seek_to_first()
+        # Every entry below the marker is gone: start there, not among the deletion
+        # tombstones before it (RocksDB would step over each until a compaction).
+        iterator.seek(encode_height(self._meta.tree_pruned_below))
         while iterator.valid():
-            stale_key = iterator.key()
-            version, node_key = decode_stale_key(stale_key)
+            version, node_key = decode_stale_key(iterator.key())
             if version > below_version:
                 break
-            operations.append((CF_TREE_NODES, node_key, None))
-            operations.append((CF_TREE_STALE, stale_key, None))
+            if nodes_max is not None and len(entries) == nodes_max:
+                return entries, False
+            entries.append((version, node_key))
             iterator.next()
-        return operations
+        return entries, True
+
+    def prune_history_step(self, below_height: int, keys_max: int) -> HistoryPruneStep:
+        """Delete history entries no read at ``below_height`` or later needs, walking at
+        most ``keys_max`` change-index entries; reads below the new floor are refused.
+
+        One synced batch holds the deletions, the consumed index entries and the
+        floor: a crash leaves all or none. Bounded like ``prune_tree_step``: when
+        ``keys_max`` stops the walk inside height h, the floor is h.
+        """
+        below_height = check_height(below_height, "below_height")
+        if isinstance(keys_max, bool) or not isinstance(keys_max, int) or keys_max < 1:
+            raise StoreInputError(f"keys_max must be an int >= 1, got {keys_max!r}")
+        with self._write_lock:
+            self._require_open()
+            last = self._meta.last_height
+            if last is None or below_height > last:
+                raise StoreInputError(
+                    f"cannot prune history below {below_height}: last committed is {last}"
+                )
+            changes, done = self._history_changes(below_height, keys_max)
+            reached = below_height if done else changes[-1][0]
+            pruned_below = max(reached, self._meta.history_pruned_below)
+            if not changes and pruned_below == self._meta.history_pruned_below:
+                return HistoryPruneStep(pruned_below, 0, 0, done)
+            history = self._family(CF_STATE_HISTORY)
+            operations: list[Operation] = []
+            for height, key in changes:
+                previous = previous_entry(history, key, height)
+                if previous is not None:
+                    operations.append((CF_STATE_HISTORY, previous, None))
+                operations.append((CF_HISTORY_CHANGES, change_key(height, key), None))
+            deleted = len(operations) - len(changes)
+            operations.append((CF_META, META_HISTORY_PRUNED_BELOW, encode_height(pruned_below)))
+            self._history_floor = max(self._history_floor, pruned_below)  # before deleting
+            failpoint("store.prune.before_write")
+            self._write(operations)
+            self._meta = replace(self._meta, history_pruned_below=pruned_below)
+            failpoint("store.prune.after_write")
+            return HistoryPruneStep(pruned_below, deleted, len(changes), done)
+
+    def _history_changes(self, below_height: int, keys_max: int,
+                         ) -> tuple[list[tuple[int, bytes]], bool]:
+        """Change-index entries of heights <= ``below_height``, at most ``keys_max``;
+        and whether that is all of them."""
+        changes: list[tuple[int, bytes]] = []
+        iterator = self._family(CF_HISTORY_CHANGES).iter()
+        iterator.seek(encode_height(self._meta.history_pruned_below))  # as for the tree
+        while iterator.valid():
+            height, key = decode_change_key(iterator.key())
+            if height > below_height:
+                break
+            if len(changes) == keys_max:
+                return changes, False
+            changes.append((height, key))
+            iterator.next()
+        return changes, True
 
     # Consensus records ------------------------------------------------------
 
@@ -395,6 +531,18 @@ class NodeStore:
         """Tree versions below this were pruned and cannot be read in full."""
         return self._meta.tree_pruned_below
 
+    def history_pruned_below(self) -> int:
+        """Values at heights below this are refused (``HistoryPruned``): pruned, or
+        being pruned right now."""
+        return self._history_floor
+
+    def _require_history(self, height: int) -> None:
+        """HistoryPruned unless reads at ``height`` are still answered. Readers call it
+        before AND after a read: a prune raises the floor before it deletes."""
+        floor = self._history_floor
+        if height < floor:
+            raise HistoryPruned(f"height {height}: the value history below {floor} is pruned")
+
     def load_block(self, height: int) -> bytes | None:
         return self._get(CF_BLOCKS, encode_height(check_height(height, "height")))
 
@@ -441,9 +589,12 @@ class NodeStore:
         """The value of state ``key`` after committed ``height``, or None when absent then."""
         check_key(key, "state key")
         self._require_committed(check_height(height, "height"))
+        self._require_history(height)
         try:
-            return value_at(self._family(CF_STATE_HISTORY), key, height)
-        except StoreCorrupt:
+            value = value_at(self._family(CF_STATE_HISTORY), key, height)
+            self._require_history(height)
+            return value
+        except (StoreCorrupt, HistoryPruned):
             raise
         except Exception as error:  # rocksdict raises plain Exception
             raise StoreIOError(f"{self._path}: read from state_history failed: {error}") \
@@ -457,9 +608,12 @@ class NodeStore:
         if after is not None:
             check_bytes(after, "after")
         self._require_committed(check_height(height, "height"))
+        self._require_history(height)
         try:
-            return next_key_at(self._family(CF_STATE_HISTORY), prefix, after, height, on_skip)
-        except (StoreCorrupt, HistoryWalkTooLong):
+            key = next_key_at(self._family(CF_STATE_HISTORY), prefix, after, height, on_skip)
+            self._require_history(height)
+            return key
+        except (StoreCorrupt, HistoryWalkTooLong, HistoryPruned):
             raise
         except Exception as error:  # rocksdict raises plain Exception
             raise StoreIOError(f"{self._path}: read from state_history failed: {error}") \
@@ -468,6 +622,7 @@ class NodeStore:
     def state_at(self, height: int) -> StateAt:
         """A read-only ``StateReader`` of the state after committed ``height``."""
         self._require_committed(check_height(height, "height"))
+        self._require_history(height)
         return StateAt(self, height)
 
     def get_node(self, node_key: bytes) -> bytes | None:

@@ -180,6 +180,9 @@ def test_written_config_loads_with_resolved_paths(node_config_text: tuple[Path, 
     ('peers = ["node1@127.0.0.1:26610"]', "peers = [1]", "p2p.peers[0]"),
     ('genesis = "genesis.json"', 'genesis = ""', "paths.genesis"),
     ('node_id = "node0"', 'node_id = "node0"\nnode_id = "x"', "(document)"),
+    ("retain_heights = 1000", "retain_heights = -1", "storage.retain_heights"),
+    ("retain_heights = 1000", "retain_heights = false", "storage.retain_heights"),
+    ("retain_heights = 1000", "retain_blocks = 1000", "storage.retain_blocks"),
 ])
 def test_bad_config_names_the_key_and_file(node_config_text: tuple[Path, str],
                                            old: str, new: str, key: str) -> None:
