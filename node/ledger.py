@@ -132,7 +132,7 @@ NOBODY: Final = bytes(ADDRESS_BYTES)
 PRUNE_STEP_NODES_MAX: Final = 10_000
 """Tree nodes one ``prune`` call deletes at most: about three blocks' worth at 1,000
 transfers a block (~3,600 stale nodes each, measured with
-tests/node/fixtures/retention_disk.py), so a call holds the ledger's lock for a
+benchmarks/retention_bench.py), so a call holds the ledger's lock for a
 bounded time (docs/OPERATIONS.md, "State retention") however large the backlog;
 a longer one (an archive node switching to a window) goes in later calls."""
 
