@@ -34,7 +34,8 @@ The optional ``client.tls_certificate`` / ``client.tls_key`` pair (both or
 neither) serves the client gRPC port over TLS (``ClientTls``); without it the
 client port is plaintext, the devnet default. The optional
 ``[storage] retain_heights`` (``StorageSettings``; absent: 0, an archive node)
-is how many heights below the latest keep their state-tree proofs.
+is how many heights below the latest stay provable and readable (state-tree
+proofs, values and view calls; older ones are pruned).
 """
 
 from __future__ import annotations
@@ -537,8 +538,9 @@ RETAIN_HEIGHTS_MAX: Final = 2**63 - 1
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     retain_heights: int = 0
-    """Heights below the latest whose state proofs stay servable; 0 keeps every
-    height (archive). Values and view calls are answered at every height either way."""
+    """Heights below the latest whose state proofs, values and view calls stay
+    servable (the tree and the value history below are pruned); 0 keeps every
+    height (archive)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -656,15 +656,20 @@ class Ledger:
                                   ZERO_HASH)
             if not self._own_vms:
                 return self.vm.query(method, args, context, self.state_at(height), gas_limit)
-        # Outside the lock: the history at a readable height never changes (a prune
-        # that overtakes the call makes its reads fail: ``history_pruned``).
+        # Outside the lock: the history at a readable height never changes. A prune
+        # that overtakes the call makes its reads fail (``history_pruned``), but a
+        # contract may catch a nested call's failure and answer anyway, so the
+        # floor is checked once more after the call: a prune raises the floor
+        # before it deletes anything, so an answer given below it may be wrong.
         try:
             state = self.store.state_at(height)
+            outcome = self._query_vm().query(method, args, context, state, gas_limit)
+            self.store.state_at(height)  # HistoryPruned if the floor passed meanwhile
         except HistoryPruned:
-            raise HeightUnavailable(f"height {height}: pruned while the call started "
+            raise HeightUnavailable(f"height {height}: pruned during the call "
                                     f"(this node serves heights {self.lowest_readable_height}"
                                     f"..{self._tip.height})") from None
-        return self._query_vm().query(method, args, context, state, gas_limit)
+        return outcome
 
     def _query_vm(self) -> VirtualMachine:
         """This thread's VM for view calls (block execution keeps ``self.vm``)."""
@@ -724,8 +729,8 @@ class Ledger:
     def read_state(self, key: bytes, *, height: int | None = None, prove: bool = True,
                    ) -> StateRead:
         """The raw value of state ``key`` after ``height`` (None: the latest), with its
-        tree proof against that height's root (HeightUnavailable if the tree was pruned;
-        without ``prove`` the value and root are served at every height)."""
+        tree proof against that height's root (HeightUnavailable below the pruned value
+        history; with ``prove``, also below the pruned tree)."""
         with self._lock:
             height = self._check_readable(height)
             value = self.state_at(height).get(key)

@@ -18,8 +18,10 @@ older ones went before), and then the index entry. The answer at any height
 later), and heights below the highest h processed are refused from then on
 (``HistoryPruned``): the store raises its floor in memory BEFORE deleting,
 and a read checks the floor AFTER reading, so a view call that overlaps a
-prune fails rather than answer from a half-pruned history. A deleted key
-keeps its newest tombstone (one small entry per deleted key).
+prune fails rather than answer from a half-pruned history. If h's own entry
+is a tombstone it goes too: with nothing older left, no entry says "absent"
+just as well, so a key deleted before F leaves no trace (and a walk of its
+range, ``next_key_at``, no longer steps over it).
 
 Key encoding (unambiguous and order-preserving although state keys have
 variable length)::

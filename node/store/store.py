@@ -66,10 +66,12 @@ from zonechain.node.store.errors import (
 )
 from zonechain.node.store.history import (
     HISTORY_SKIPS_MAX,
+    TOMBSTONE,
     HistoryPruned,
     HistoryWalkTooLong,
     change_key,
     decode_change_key,
+    history_key,
     next_key_at,
     previous_entry,
     value_at,
@@ -434,6 +436,9 @@ class NodeStore:
                 previous = previous_entry(history, key, height)
                 if previous is not None:
                     operations.append((CF_STATE_HISTORY, previous, None))
+                entry = history_key(key, height)
+                if history.get(entry) == TOMBSTONE:  # nothing older is left: absent anyway
+                    operations.append((CF_STATE_HISTORY, entry, None))
                 operations.append((CF_HISTORY_CHANGES, change_key(height, key), None))
             deleted = len(operations) - len(changes)
             operations.append((CF_META, META_HISTORY_PRUNED_BELOW, encode_height(pruned_below)))

@@ -15,11 +15,13 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.node.fixtures.chain import TOKEN, key, make_genesis
 from tests.node.fixtures.scenario import SENDERS, scenario_block
+from tests.node.test_history import block_commit
 from tests.node.test_node_support import running_node, wait_until, write_single_validator_network
 from zonechain.node import failpoints
 from zonechain.node.accounts import account_key
@@ -44,8 +46,8 @@ from zonechain.node.metrics import Metrics
 from zonechain.node.node import PRUNE_EVERY_HEIGHTS
 from zonechain.node.state.errors import VersionPruned
 from zonechain.node.state.proof import verify_proof
-from zonechain.node.store import StoreInputError
-from zonechain.node.store.history import HistoryPruned
+from zonechain.node.store import NodeStore, StateAt, StoreInputError
+from zonechain.node.store.history import HistoryPruned, decode_history_key
 from zonechain.node.store.layout import (
     CF_HISTORY_CHANGES,
     CF_STATE_HISTORY,
@@ -58,6 +60,7 @@ from zonechain.sdk import Client
 from zonechain.sdk.errors import InvalidRequest
 from zonechain.sdk.verify import Verifier
 from zonechain.vm.host.frame import CallContext
+from zonechain.vm.runtime import VirtualMachine
 
 HEIGHTS = 14
 RETAIN = 4
@@ -227,6 +230,25 @@ def test_a_read_that_overlaps_a_prune_fails_rather_than_answer(tmp_path: Path) -
         assert outcome.error.code == "history_pruned"
 
 
+def test_an_answer_given_while_a_prune_overtook_the_call_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A contract may catch a nested call's history_pruned and answer anyway: the ledger
+    # must not pass on an answer computed while the floor passed the call's height.
+    with Ledger.open(tmp_path / "db", make_genesis()) as ledger:
+        grow(ledger, HEIGHTS)
+        original = VirtualMachine.query
+
+        def overtaken(vm: VirtualMachine, *args: Any, **options: Any) -> Any:
+            outcome = original(vm, *args, **options)
+            ledger.prune(RETAIN)  # as if the consensus thread pruned meanwhile
+            return outcome
+
+        monkeypatch.setattr(VirtualMachine, "query", overtaken)
+        with pytest.raises(HeightUnavailable, match="pruned during the call"):
+            ledger.query(TOKEN, "balance_of", key(1).address, height=2)
+        assert ledger.query(TOKEN, "balance_of", key(1).address, height=HEIGHTS - 1).ok
+
+
 def test_pruning_never_changes_a_root(tmp_path: Path, archive: Ledger) -> None:
     """Prune after every block with the smallest window: every root as unpruned."""
     with Ledger.open(tmp_path / "db", make_genesis()) as ledger:
@@ -387,3 +409,30 @@ def test_a_node_with_a_window_prunes_and_reports_it(tmp_path: Path) -> None:
             for prove in (False, True):
                 with pytest.raises(InvalidRequest, match=r"serves heights \d+\.\.\d+.*pruned"):
                     client.read_state(probe, height=1, prove=prove)
+
+
+def test_a_key_deleted_below_the_floor_leaves_no_history(tmp_path: Path) -> None:
+    blocks: list[dict[bytes, bytes | None]] = [
+        {b"gone": b"1", b"back": b"1", b"kept": b"1"},
+        {b"gone": None, b"back": None},
+        {b"other": b"1"},
+        {b"back": b"2"},  # re-created above the floor
+        {b"other": b"2"},
+    ]
+    with NodeStore(tmp_path / "db", chain_id="history") as store:
+        for height, writes in enumerate(blocks):
+            store.commit_block(block_commit(height, writes))
+        archive = [{k: store.get_at(k, h) for k in (b"gone", b"back", b"kept", b"other")}
+                   for h in range(len(blocks))]
+        step = store.prune_history_step(2, keys_max=100)
+        assert step.done and store.history_pruned_below() == 2
+        entries = [decode_history_key(raw)[0] for raw, _ in
+                   store._family(CF_STATE_HISTORY).items()]
+        assert b"gone" not in entries  # its tombstone went with its value
+        for height in range(2, len(blocks)):
+            # Only "back" (absent at 2, re-created at 3) is walked past; "gone" never is.
+            view = StateAt(store, height, skips_max=1 if height < 3 else 0)
+            assert {k: view.get(k) for k in archive[height]} == archive[height]
+            assert view.next_key(b"", None) == min(k for k, v in archive[height].items() if v)
+        with pytest.raises(HistoryPruned):
+            store.get_at(b"kept", 1)
