@@ -12,20 +12,15 @@ test_service.py.)
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.node.fixtures.anonymous import anonymous_credentials as anonymous_network_credentials
 from tests.node.test_node_support import running_node, write_single_validator_network
-from zonechain.node import tls
 from zonechain.node.config import load_node_config
 from zonechain.node.crypto import PrivateKey
 from zonechain.node.node import Node
@@ -161,26 +156,7 @@ def test_a_caller_without_a_client_certificate_is_refused(served: Served, method
 
 def anonymous_credentials(served: Served) -> grpc.ChannelCredentials:
     """A certificate signed by the network CA that names no node."""
-    ca_key = serialization.load_pem_private_key(
-        (served.root / "ca" / "ca.key").read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    ca_certificate = tls.load_certificate(served.root / "ca" / "ca.crt")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "anonymous")]))
-        .issuer_name(ca_certificate.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(ca_key, hashes.SHA256()))
-    return grpc.ssl_channel_credentials(
-        root_certificates=served.tls.ca_pem,
-        private_key=key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()),
-        certificate_chain=certificate.public_bytes(serialization.Encoding.PEM))
+    return anonymous_network_credentials(served.root, served.tls.ca_pem)
 
 
 @pytest.mark.parametrize("method", METHODS)

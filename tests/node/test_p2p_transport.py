@@ -8,7 +8,6 @@ certificates are exactly the ones a node would use.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import socket
 import threading
 from collections.abc import Callable
@@ -17,11 +16,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.node.fixtures.anonymous import anonymous_credentials
 from zonechain.node import tls
 from zonechain.node.config import (
     Genesis,
@@ -332,26 +328,7 @@ def test_client_refuses_a_server_that_is_not_the_node_it_dialled(network: Networ
 
 
 def test_ca_signed_certificate_without_identity_is_unauthenticated(network: Network) -> None:
-    ca_key = serialization.load_pem_private_key(
-        (network.root / "ca" / "ca.key").read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    ca_certificate = tls.load_certificate(network.root / "ca" / "ca.crt")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "anonymous")]))
-        .issuer_name(ca_certificate.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(ca_key, hashes.SHA256()))
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=network.tls["node0"].ca_pem,
-        private_key=key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()),
-        certificate_chain=certificate.public_bytes(serialization.Encoding.PEM))
+    credentials = anonymous_credentials(network.root, network.tls["node0"].ca_pem)
     server, port = _start_server(network, Inbox())
     try:
         with _channel(credentials, port) as channel:
