@@ -34,6 +34,7 @@ Determinism: children are always kept and encoded in nibble order.
 
 from __future__ import annotations
 
+import struct
 from hashlib import sha256
 
 from zonechain.node.state.errors import CorruptNode
@@ -51,7 +52,9 @@ VERSION_MAX = 2**64 - 1
 TAG_NULL = 0
 TAG_INTERNAL = 1
 TAG_LEAF = 2
+_TAG_LEAF_BYTE = bytes([TAG_LEAF])
 _CHILD_BYTES = 8 + HASH_BYTES
+_INTERNAL_HEADER = struct.Struct("<BHH")  # tag, child bitmap, leaf bitmap
 _LEAF_BYTES = 1 + 2 * HASH_BYTES
 _INTERNAL_HEADER_BYTES = 5
 # Up to this many children, hashing by recursive splitting is cheaper than
@@ -66,12 +69,23 @@ def nibble_at(key_hash: bytes, depth: int) -> int:
     return byte & 0x0F if depth & 1 else byte >> 4
 
 
+# Prebuilt one-byte strings: a node key is built for every node read or
+# written, and indexing a tuple is cheaper than ``bytes([...])``.
+_DEPTH_BYTES = tuple(bytes([depth]) for depth in range(NIBBLES_PER_KEY + 1))
+_HIGH_NIBBLE_BYTES = tuple(bytes([byte & 0xF0]) for byte in range(256))
+
+
+def encode_node_path(key_hash: bytes, depth: int) -> bytes:
+    """The part of a node key after its version: the first ``depth`` nibbles of ``key_hash``."""
+    if depth & 1:
+        last = depth >> 1
+        return _DEPTH_BYTES[depth] + key_hash[:last] + _HIGH_NIBBLE_BYTES[key_hash[last]]
+    return _DEPTH_BYTES[depth] + key_hash[: depth >> 1]
+
+
 def encode_node_key(version: int, key_hash: bytes, depth: int) -> bytes:
     """Key of the node at the first ``depth`` nibbles of ``key_hash``, written at ``version``."""
-    packed = key_hash[: (depth + 1) >> 1]
-    if depth & 1:
-        packed = packed[:-1] + bytes([packed[-1] & 0xF0])
-    return version.to_bytes(8, "big") + bytes([depth]) + packed
+    return version.to_bytes(8, "big") + encode_node_path(key_hash, depth)
 
 
 def node_key_version(node_key: bytes) -> int:
@@ -113,10 +127,11 @@ NULL_NODE = NullNode()
 class LeafNode:
     __slots__ = ("_hash", "key_hash", "value_hash")
 
-    def __init__(self, key_hash: bytes, value_hash: bytes) -> None:
+    def __init__(self, key_hash: bytes, value_hash: bytes, hash_: bytes | None = None) -> None:
+        """``hash_``, if given, must be ``leaf_hash(key_hash, value_hash)`` (saves computing it)."""
         self.key_hash = key_hash
         self.value_hash = value_hash
-        self._hash: bytes | None = None
+        self._hash = hash_
 
     @property
     def hash(self) -> bytes:
@@ -125,7 +140,7 @@ class LeafNode:
         return self._hash
 
     def encode(self) -> bytes:
-        return bytes([TAG_LEAF]) + self.key_hash + self.value_hash
+        return _TAG_LEAF_BYTE + self.key_hash + self.value_hash
 
 
 class InternalNode:
@@ -140,26 +155,28 @@ class InternalNode:
     @property
     def hash(self) -> bytes:
         if self._hash is None:
-            present = [(nibble, c) for nibble, c in enumerate(self.children) if c is not None]
-            if len(present) <= _SPARSE_CHILDREN_MAX:
+            children = self.children
+            if RADIX - children.count(None) <= _SPARSE_CHILDREN_MAX:
+                present = [(nibble, c) for nibble, c in enumerate(children) if c is not None]
                 self._hash = slot_range_hash(present, 0, RADIX)
             else:
-                self._hash = merged_slots_hash(self.children)
+                self._hash = merged_slots_hash(children)
         return self._hash
 
     def encode(self) -> bytes:
         child_bitmap = 0
         leaf_bitmap = 0
-        parts: list[bytes] = []
-        for nibble, child in enumerate(self.children):
-            if child is None:
-                continue
-            child_bitmap |= 1 << nibble
-            if child.is_leaf:
-                leaf_bitmap |= 1 << nibble
-            parts.append(child.record)
-        header = bytes([TAG_INTERNAL]) + child_bitmap.to_bytes(2, "little")
-        return header + leaf_bitmap.to_bytes(2, "little") + b"".join(parts)
+        records: list[bytes] = []
+        bit = 1
+        for child in self.children:
+            if child is not None:
+                child_bitmap |= bit
+                if child.is_leaf:
+                    leaf_bitmap |= bit
+                records.append(child.record)
+            bit <<= 1
+        records.insert(0, _INTERNAL_HEADER.pack(TAG_INTERNAL, child_bitmap, leaf_bitmap))
+        return b"".join(records)
 
 
 Node = NullNode | LeafNode | InternalNode
@@ -171,6 +188,12 @@ def merged_slots_hash(children: tuple[Child | None, ...]) -> bytes:
     Each slot is (hash, is_leaf) or None (empty); pairs are merged four times.
     A leaf beside an empty slot rises unhashed (a lone leaf collapses).
     """
+    if None not in children:  # a full node (the top levels): no slot collapses
+        hashes = [child.hash for child in children if child is not None]
+        while len(hashes) > 1:
+            hashes = [sha256(INTERNAL_DOMAIN + hashes[index] + hashes[index + 1]).digest()
+                      for index in range(0, len(hashes), 2)]
+        return hashes[0]
     level = [None if c is None else (c.hash, c.is_leaf) for c in children]
     while len(level) > 1:
         merged: list[tuple[bytes, bool] | None] = []

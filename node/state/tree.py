@@ -54,6 +54,7 @@ from zonechain.node.state.node import (
     NullNode,
     decode_node,
     encode_node_key,
+    encode_node_path,
     nibble_at,
     root_node_key,
     slot_range_hash,
@@ -64,13 +65,17 @@ from zonechain.node.state.proof import (
     StateProof,
     hash_key,
     hash_value,
+    leaf_hash,
 )
 from zonechain.node.state.pruning import PrunePlan
 
-# Decoded internal nodes kept in memory (leaves are not cached: each is read
-# about once per update of its key, and decoding one is a slice). 200k nodes
-# hold the top five levels of a 10^6-key tree (~70k nodes) with room for the
-# sparse sixth; a full 16-child node decoded is ~2.5 KB, a 2-child one ~0.5 KB.
+# Decoded nodes kept in memory: internal nodes as they are read or written,
+# leaves only as they are written (a leaf read from the store is about to be
+# replaced, but a leaf just written is the next one read when an active
+# account moves again). Nodes a batch makes stale leave the cache when it is
+# remembered, so the cache holds the live tree's recent part. 200k nodes hold
+# the top five levels of a 10^6-key tree (~70k nodes) and ~25 blocks of
+# written leaves; a full 16-child node decoded is ~2.5 KB, a leaf ~0.2 KB.
 NODE_CACHE_ENTRIES_MAX = 200_000
 
 # (key hash, value hash or None for a delete), sorted by key hash.
@@ -96,18 +101,34 @@ class TreeUpdate:
     decoded_nodes: Mapping[bytes, Node] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass
 class _BatchWriter:
-    version: int
-    new_nodes: dict[bytes, bytes] = field(default_factory=dict)
-    written: dict[bytes, Node] = field(default_factory=dict)
-    stale: list[tuple[int, bytes]] = field(default_factory=list)
+    """The nodes one batch writes (under its version) and the node keys it makes stale."""
+
+    __slots__ = ("key_prefix", "new_nodes", "record_prefix", "stale", "version", "written")
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.key_prefix = version.to_bytes(8, "big")  # node keys: u64 BE version first
+        self.record_prefix = version.to_bytes(8, "little")  # a parent's child record
+        self.new_nodes: dict[bytes, bytes] = {}
+        self.written: dict[bytes, Node] = {}
+        self.stale: list[bytes] = []  # node keys, all stale since ``version``
 
     def write(self, node: LeafNode | InternalNode, path_key: bytes, depth: int) -> Child:
-        node_key = encode_node_key(self.version, path_key, depth)
+        node_key = self.key_prefix + encode_node_path(path_key, depth)
         self.new_nodes[node_key] = node.encode()
         self.written[node_key] = node
-        return Child(self.version, node.hash, isinstance(node, LeafNode))
+        hash_ = node.hash
+        return Child(self.version, hash_, isinstance(node, LeafNode), self.record_prefix + hash_)
+
+    def write_leaf(self, key_hash: bytes, value_hash: bytes, depth: int) -> Child:
+        """``write`` of a new leaf, without the generic dispatch (the commonest write)."""
+        node_key = self.key_prefix + encode_node_path(key_hash, depth)
+        hash_ = leaf_hash(key_hash, value_hash)
+        leaf = LeafNode(key_hash, value_hash, hash_)
+        self.new_nodes[node_key] = leaf.encode()
+        self.written[node_key] = leaf
+        return Child(self.version, hash_, True, self.record_prefix + hash_)
 
 
 def _child_path_key(path_key: bytes, depth: int, nibble: int) -> bytes:
@@ -179,11 +200,17 @@ class JellyfishMerkleTree:
         """Cache the decoded nodes of ``update``; call only once the store holds them.
 
         Optional (speed only): the next batch then finds the nodes this one
-        wrote without reading and decoding them. Never call it for an update
-        that was not persisted, or for one built over another tree's nodes.
+        wrote without reading and decoding them, and the nodes it made stale
+        leave the cache (older versions read them from the store). Never call
+        it for an update that was not persisted, or for one built over another
+        tree's nodes.
         """
-        for node_key, node in update.decoded_nodes.items():
-            self._remember_node(node_key, node)
+        cache = self._cache
+        for _, node_key in update.stale_nodes:
+            cache.pop(node_key, None)
+        cache.update(update.decoded_nodes)
+        for _ in range(len(cache) - NODE_CACHE_ENTRIES_MAX):
+            cache.popitem(last=False)  # oldest first
 
     def forget_pruned(self, plan: PrunePlan) -> None:
         """Refuse versions the plan pruned, and drop its nodes from the cache."""
@@ -259,7 +286,7 @@ class JellyfishMerkleTree:
             version=version,
             root_hash=root.hash,
             new_nodes=writer.new_nodes,
-            stale_nodes=tuple(sorted(set(writer.stale))),
+            stale_nodes=tuple([(version, node_key) for node_key in sorted(set(writer.stale))]),
             decoded_nodes=writer.written,
         )
 
@@ -269,7 +296,7 @@ class JellyfishMerkleTree:
         old: Child | None = None
         if base_version is not None:
             base_root = self._load_root(base_version)
-            writer.stale.append((writer.version, root_node_key(base_version)))
+            writer.stale.append(root_node_key(base_version))
             if not isinstance(base_root, NullNode):
                 old = Child(base_version, base_root.hash, isinstance(base_root, LeafNode))
         new = self._update(writer, old, 0, entries) if entries else old
@@ -296,27 +323,60 @@ class JellyfishMerkleTree:
         record (None: now empty). A replaced node is marked stale.
         """
         if old is None:
+            if len(entries) == 1:
+                key_hash, value_hash = entries[0]
+                if value_hash is None:
+                    return None
+                return writer.write_leaf(key_hash, value_hash, depth)
             inserts = [(key, value) for key, value in entries if value is not None]
             return self._build(writer, inserts, depth)
         old_key = encode_node_key(old.version, entries[0][0], depth)
+        if old.is_leaf:
+            return self._update_leaf(writer, old, old_key, self._load_leaf(old_key), depth, entries)
         node = self._load(old_key)
-        if isinstance(node, LeafNode):
-            return self._update_leaf(writer, old, old_key, node, depth, entries)
         if isinstance(node, InternalNode):
             return self._update_internal(writer, old, old_key, node, depth, entries)
-        raise CorruptNode(f"null node below the root at {old_key.hex()}")
+        raise CorruptNode(f"node {old_key.hex()} is recorded as internal but is not one")
+
+    def _load_leaf(self, node_key: bytes) -> LeafNode:
+        """A leaf from the cache (if written lately) or the store (not cached: it is replaced)."""
+        cached = self._cache.get(node_key)
+        if isinstance(cached, LeafNode):
+            return cached
+        data = self._reader.get_node(node_key)
+        if data is None:
+            raise MissingNode(node_key)
+        leaf = decode_node(data)
+        if not isinstance(leaf, LeafNode):
+            raise CorruptNode(f"node {node_key.hex()} is recorded as a leaf but is not one")
+        return leaf
 
     def _update_leaf(
         self, writer: _BatchWriter, old: Child, old_key: bytes, leaf: LeafNode, depth: int,
         entries: list[_Entry],
     ) -> Child | None:
+        if len(entries) == 1:  # the common case, decided without building lists
+            key_hash, value_hash = entries[0]
+            if key_hash == leaf.key_hash:
+                if value_hash == leaf.value_hash:
+                    return old
+                writer.stale.append(old_key)
+                if value_hash is None:
+                    return None
+                return writer.write_leaf(key_hash, value_hash, depth)
+            if value_hash is None:
+                return old
+            writer.stale.append(old_key)
+            pair = [(key_hash, value_hash), (leaf.key_hash, leaf.value_hash)]
+            pair.sort()
+            return self._build(writer, pair, depth)
         survivors: list[tuple[bytes, bytes]] = [(k, v) for k, v in entries if v is not None]
         if leaf.key_hash not in [key for key, _ in entries]:
             survivors.append((leaf.key_hash, leaf.value_hash))
             survivors.sort()
         if survivors == [(leaf.key_hash, leaf.value_hash)]:
             return old
-        writer.stale.append((writer.version, old_key))
+        writer.stale.append(old_key)
         return self._build(writer, survivors, depth)
 
     def _update_internal(
@@ -324,21 +384,30 @@ class JellyfishMerkleTree:
         depth: int, entries: list[_Entry],
     ) -> Child | None:
         children = list(node.children)
-        changed = False
-        for nibble, group in _group_by_nibble(entries, depth):
+        if len(entries) == 1:  # the common case below the top levels: one child to visit
+            nibble = nibble_at(entries[0][0], depth)
             previous = children[nibble]
-            updated = self._update(writer, previous, depth + 1, group)
-            if updated is not previous:
-                children[nibble] = updated
-                changed = True
-        if not changed:
-            return old
-        writer.stale.append((writer.version, old_key))
-        present = [(n, c) for n, c in enumerate(children) if c is not None]
-        if not present:
-            return None
-        if len(present) == 1 and present[0][1].is_leaf:
-            return self._lift_leaf(writer, entries[0][0], depth, *present[0])
+            updated = self._update(writer, previous, depth + 1, entries)
+            if updated is previous:
+                return old
+            children[nibble] = updated
+        else:
+            changed = False
+            for nibble, group in _group_by_nibble(entries, depth):
+                previous = children[nibble]
+                updated = self._update(writer, previous, depth + 1, group)
+                if updated is not previous:
+                    children[nibble] = updated
+                    changed = True
+            if not changed:
+                return old
+        writer.stale.append(old_key)
+        if RADIX - children.count(None) <= 1:
+            present = [(n, c) for n, c in enumerate(children) if c is not None]
+            if not present:
+                return None
+            if present[0][1].is_leaf:
+                return self._lift_leaf(writer, entries[0][0], depth, *present[0])
         return writer.write(InternalNode(tuple(children)), entries[0][0], depth)
 
     def _lift_leaf(
@@ -352,8 +421,8 @@ class JellyfishMerkleTree:
             leaf = writer.written.pop(child_key)
             del writer.new_nodes[child_key]
         else:
-            leaf = self._load(child_key)
-            writer.stale.append((writer.version, child_key))
+            leaf = self._load_leaf(child_key)
+            writer.stale.append(child_key)
         if not isinstance(leaf, LeafNode):
             raise CorruptNode(f"node {child_key.hex()} is recorded as a leaf but is not one")
         return writer.write(leaf, path_key, depth)
@@ -366,7 +435,7 @@ class JellyfishMerkleTree:
             return None
         if len(leaves) == 1:
             key_hash, value_hash = leaves[0]
-            return writer.write(LeafNode(key_hash, value_hash), key_hash, depth)
+            return writer.write_leaf(key_hash, value_hash, depth)
         children: list[Child | None] = [None] * RADIX
         for nibble, group in _group_by_nibble(leaves, depth):
             children[nibble] = self._build(writer, group, depth + 1)
