@@ -56,7 +56,7 @@ order of the block's state writes (insertion-ordered mapping).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from zonechain.node.store.errors import StoreCorrupt
@@ -142,6 +142,19 @@ def history_operations(height: int, state_writes: Mapping[bytes, bytes | None],
         yield (CF_STATE_HISTORY, key.replace(b"\x00", ESCAPED_ZERO) + suffix,
                TOMBSTONE if value is None else PRESENT + value)
         yield (CF_HISTORY_CHANGES, change_key(height, key), b"")
+
+
+def history_entries(height: int, keys: Sequence[bytes], values: Sequence[bytes | None],
+                    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """``history_operations`` as three columns, for the block batch at C speed:
+    (entry keys, entry values, change-index keys) of ``keys[i]`` written with
+    ``values[i]`` at ``height``. The same bytes, in the same order (a test holds
+    the two together)."""
+    suffix = TERMINATOR + encode_height(height)
+    change_prefix = encode_height(height)
+    return ([key.replace(b"\x00", ESCAPED_ZERO) + suffix for key in keys],
+            [TOMBSTONE if value is None else PRESENT + value for value in values],
+            [change_prefix + key for key in keys])
 
 
 def change_key(height: int, key: bytes) -> bytes:
