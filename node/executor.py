@@ -48,7 +48,10 @@ error text is fixed, vm/traps.py), cut to the receipt limit on a UTF-8
 boundary; block time and height come from the header; no clock, no floats,
 no iteration over unordered containers feeds state. Signature verification
 through the cache gives the same answer as without it (the cache only
-remembers successes, keyed by the id that covers the signature).
+remembers successes, keyed by the id that covers the signature). Reads of
+the committed state are cached for the length of one block
+(``_CommittedReads``): that state does not change while the block executes,
+so the cache changes no result.
 
 Contracts may make nested calls: run ``execute_block`` on a thread with
 ``vm.engine.VM_THREAD_STACK_BYTES`` of stack (docs/ABI.md).
@@ -163,6 +166,56 @@ class BlockEnvironment:
     chain_id: str
     height: int
     time_ms: int
+
+
+READ_CACHE_BYTES_MAX: Final = 32 * 1024 * 1024
+"""What one block's read cache may hold (keys + values + ``READ_CACHE_ENTRY_BYTES``
+each). A contract can make a lookup of a large value cost little (a read with
+a small destination pays for the key only), so without a bound a block of such
+reads could hold gigabytes; past the bound, reads go to the state uncached."""
+
+READ_CACHE_ENTRY_BYTES: Final = 100
+"""Rough per-entry cost of a dict slot and two bytes objects, counted against the bound."""
+
+
+class _CommittedReads:
+    """The committed state as one block's execution reads it: a key fetched once.
+
+    The state below a block does not change while the block executes (the
+    executor writes only to its block overlay, and the ledger commits after
+    execution), so a value read once is the value for the rest of the block.
+    Keys read again and again (a contract's metadata, read by every call of
+    it; the network's permission records) then cost a dict lookup instead of
+    a store lookup. Lives for one ``execute_transactions`` call, holds at most
+    ``READ_CACHE_BYTES_MAX``; ``next_key`` goes to the state unchanged. What is
+    cached changes no result, only how fast it is found.
+    """
+
+    __slots__ = ("_bytes_left", "_state", "_values")
+
+    def __init__(self, state: StateReader) -> None:
+        self._state = state
+        self._values: dict[bytes, bytes | None] = {}
+        self._bytes_left = READ_CACHE_BYTES_MAX
+
+    def get(self, key: bytes) -> bytes | None:
+        values = self._values
+        cached = values.get(key, _NOT_READ)
+        if cached is not _NOT_READ:
+            return cached  # type: ignore[return-value]
+        value = self._state.get(key)
+        size = READ_CACHE_ENTRY_BYTES + len(key) + (0 if value is None else len(value))
+        if size <= self._bytes_left:
+            self._bytes_left -= size
+            values[key] = value
+        return value
+
+    def next_key(self, prefix: bytes, after: bytes | None) -> bytes | None:
+        return self._state.next_key(prefix, after)
+
+
+_NOT_READ: Final = object()
+"""Marks a key ``_CommittedReads`` has not fetched yet (None means absent)."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +348,7 @@ class Executor:
         Raises InvalidBlock on the first invalid tx (see the module docstring).
         """
         self.verify_signatures(txs)
-        overlay = Overlay(state)
+        overlay = Overlay(_CommittedReads(state))
         receipts: list[Receipt] = []
         gas_used = 0
         seen: set[bytes] = set()

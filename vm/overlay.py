@@ -18,7 +18,8 @@ follows, so a walk over many deleted keys costs gas in proportion and stops
 when the gas does (vm/host/storage.py).
 
 Determinism: ``next_key`` merges the ordered keys of the state below with every
-overlay layer's buffered keys (each kept in a sorted list) by unsigned
+overlay layer's buffered keys (each kept in a sorted list, built by
+``sorted`` at a layer's first ordered use, then kept by insertion) by unsigned
 byte-wise comparison; writes are reported in sorted key order. No iteration
 over hash order feeds a result. The keys it reports as skipped, and whether
 each needs a new seek below, are a function of the layers' contents and the
@@ -54,7 +55,10 @@ class Overlay:
     def __init__(self, base: StateReader) -> None:
         self.base = base
         self.writes: dict[bytes, bytes | None] = {}
-        self._sorted_keys: list[bytes] = []
+        self._sorted_keys: list[bytes] | None = None
+        """The keys of ``writes`` in sorted order, built at the first ordered use
+        (``next_key``, ``commit``, ``net_writes``) and kept sorted from then on, so
+        that a run of writes with no ordered read in between sorts once."""
 
     def get(self, key: bytes) -> bytes | None:
         writes = self.writes
@@ -71,8 +75,15 @@ class Overlay:
         self.writes[key] = None
 
     def _remember(self, key: bytes) -> None:
-        if key not in self.writes:
+        if self._sorted_keys is not None and key not in self.writes:
             bisect.insort(self._sorted_keys, key)
+
+    def _keys(self) -> list[bytes]:
+        """The written keys in sorted order."""
+        keys = self._sorted_keys
+        if keys is None:
+            keys = self._sorted_keys = sorted(self.writes)
+        return keys
 
     def next_key(
         self, prefix: bytes, after: bytes | None, on_skip: SkipHook | None = None,
@@ -90,13 +101,13 @@ class Overlay:
         """
         layers = self._layers()
         bottom = layers[-1].base
+        key_lists = [layer._keys() for layer in layers]
         positions = [layer._start(prefix, after) for layer in layers]
         from_bottom = bottom.next_key(prefix, after)
         skipped: bytes | None = None
         while True:
             candidate = from_bottom
-            for index, layer in enumerate(layers):
-                keys = layer._sorted_keys
+            for index, keys in enumerate(key_lists):
                 position = positions[index]
                 if position < len(keys):
                     key = keys[position]
@@ -126,8 +137,8 @@ class Overlay:
     def _start(self, prefix: bytes, after: bytes | None) -> int:
         """Index of the first buffered key at or past the start of the walk."""
         if after is None or after < prefix:
-            return bisect.bisect_left(self._sorted_keys, prefix)
-        return bisect.bisect_right(self._sorted_keys, after)
+            return bisect.bisect_left(self._keys(), prefix)
+        return bisect.bisect_right(self._keys(), after)
 
     def child(self) -> Overlay:
         """A nested overlay whose writes reach this one only through ``commit``."""
@@ -137,7 +148,7 @@ class Overlay:
         """Apply this overlay's writes to its base, which must be an ``Overlay``."""
         if not isinstance(self.base, Overlay):
             raise TypeError("only a nested overlay can be committed into its base")
-        for key in self._sorted_keys:
+        for key in self._keys():
             value = self.writes[key]
             if value is None:
                 self.base.delete(key)
@@ -146,7 +157,8 @@ class Overlay:
 
     def net_writes(self) -> dict[bytes, bytes | None]:
         """Every key written, in sorted order, with its last value (None = deleted)."""
-        return {key: self.writes[key] for key in self._sorted_keys}
+        writes = self.writes
+        return {key: writes[key] for key in self._keys()}
 
 
 class ReferenceOverlay:

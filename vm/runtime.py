@@ -13,10 +13,12 @@ Guarantees:
   costs from the same meter; running out anywhere ends the call with
   ``OutOfGas`` and ``gas_used == gas_limit``;
 - one live instance per contract code is kept and reused; after every call its
-  memory is copied back from the image taken at instantiation and its mutable
-  globals are reset from their saved values (an instance whose memory grew is
-  dropped instead), so nothing a call leaves in memory or globals is visible
-  to the next one;
+  memory is restored to the image taken at instantiation (zeroed, then the
+  image's non-zero pages copied back: the same bytes as a full copy, without
+  reading the image's zero pages) and its mutable globals are reset from their
+  saved values (an instance whose memory grew is dropped instead), so nothing
+  a call leaves in memory or globals is visible to the next one
+  (tests/vm/test_runtime_reset.py);
 - cross-contract calls (host ``call_contract``) run in nested overlays, with
   bounded depth (``CALL_DEPTH_MAX``) and no re-entrancy.
 
@@ -84,6 +86,16 @@ GAS_LIMIT_MAX: Final = (1 << 63) - 1
 
 Prepare = Callable[[bytes], PreparedCode]
 
+_func_call_unchecked = wasm_ffi.func_call_unchecked
+_get_fuel = wasm_ffi.context_get_fuel
+_set_fuel = wasm_ffi.context_set_fuel
+_memory_data_size = wasm_ffi.memory_data_size
+_global_set = wasm_ffi.global_set
+_memset = ctypes.memset
+
+_RESET_PAGE_BYTES: Final = 4096
+"""Granularity of the image's non-zero runs (an OS page; any size would be exact)."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -96,7 +108,7 @@ class Outcome:
     """Net state changes in sorted key order (None = deleted); {} on failure."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Result:
     ok: bool
     gas_used: int
@@ -136,17 +148,22 @@ class _LiveInstance:
         self.memory = memory._memory if isinstance(memory, wasmtime.Memory) else None
         self.memory_handle = ctypes.addressof(self.memory) if self.memory is not None else 0
         self.initial_bytes = self.memory_bytes()
-        self.view = memory_view(self.memory_base(), self.initial_bytes)
+        self.base = self.memory_base()
+        self.view = memory_view(self.base, self.initial_bytes)
         self.image = self.view.tobytes()
-        self.globals: list[tuple[ctypes.Structure, ctypes.Structure]] = []
+        self.image_runs = _nonzero_runs(self.image)
+        self.globals: list[tuple[int, int]] = []
+        """(global, saved value) addresses; the objects behind them are kept in ``_keep``."""
         for name in prepared.global_exports:
             handle_global = exports.get(name)
             if isinstance(handle_global, wasmtime.Global):
                 saved = wasm_ffi.WasmtimeValue()
                 raw = handle_global._global
-                wasm_ffi.global_get(self.context, ctypes.addressof(raw), ctypes.addressof(saved))
-                self.globals.append((raw, saved))
+                self._keep.extend((raw, saved))
+                self.globals.append((ctypes.addressof(raw), ctypes.addressof(saved)))
+                wasm_ffi.global_get(self.context, *self.globals[-1])
         self.arguments = (wasm_ffi.RawValues * 1)()
+        self.arguments_address = ctypes.addressof(self.arguments)
 
     def memory_bytes(self) -> int:
         if not self.memory_handle:
@@ -160,11 +177,21 @@ class _LiveInstance:
 
     def reset(self) -> bool:
         """Restore memory and globals as instantiated; False if memory grew (drop me)."""
-        if self.memory_bytes() != self.initial_bytes:
+        context = self.context
+        if self.memory_handle and _memory_data_size(
+                context, self.memory_handle) != self.initial_bytes:
             return False
-        self.view[:] = self.image
+        # Zero everything, then copy back the image's non-zero pages: the same
+        # bytes as copying the whole image, without reading the image's zero
+        # pages (the image is cold in the cache by the next call; reading it
+        # cost more than the writes).
+        if self.initial_bytes:
+            _memset(self.base, 0, self.initial_bytes)
+        view = self.view
+        for start, data in self.image_runs:
+            view[start:start + len(data)] = data
         for raw, saved in self.globals:
-            if wasm_ffi.global_set(self.context, ctypes.addressof(raw), ctypes.addressof(saved)):
+            if _global_set(context, raw, saved):
                 raise NodeFault("cannot restore a mutable global")
         return True
 
@@ -197,6 +224,10 @@ class VirtualMachine:
         self._metadata: dict[bytes, ContractMetadata] = {}
         self.frames: list[Frame] = []
         self._trap_code = ctypes.c_uint8()
+        self.fuel = ctypes.c_uint64()
+        """The one cell every fuel read of this VM lands in (one call runs at a time)."""
+        self._traps = [ctypes.c_void_p() for _ in range(limits.CALL_DEPTH_MAX + 1)]
+        """A trap cell per call depth: a nested call returns while its caller's waits."""
         self._callbacks: list[object] = []
         self.linker = wasmtime.Linker(self.engine)
         self._define_host_functions()
@@ -299,22 +330,27 @@ class VirtualMachine:
                 loaded.idle.append(instance)
 
     def _run(self, frame: Frame, instance: _LiveInstance, function: int, gas_limit: int) -> _Result:
+        context = instance.context
         frame.instance = instance
-        frame.context_pointer = instance.context
+        frame.context_pointer = context
         frame.memory = instance.view
         frame.memory_bytes = instance.initial_bytes
-        if wasm_ffi.context_set_fuel(instance.context, gas_limit):
+        if _set_fuel(context, gas_limit):
             raise NodeFault("fuel metering is not enabled on this store")
-        trap = ctypes.c_void_p()  # one per call: nested calls run while this one waits
-        self.frames.append(frame)
+        frames = self.frames
+        trap = self._traps[len(frames)]  # left empty (None) after every call
+        frames.append(frame)
         try:
-            error = wasm_ffi.func_call_unchecked(
-                instance.context, function, ctypes.addressof(instance.arguments), 0,
-                ctypes.byref(trap))
+            error = _func_call_unchecked(
+                context, function, instance.arguments_address, 0, ctypes.addressof(trap))
         finally:
-            self.frames.pop()
-        failure = self._failure_of(frame, error, trap)
-        remaining = _fuel(instance)
+            frames.pop()
+        failure = (self._failure_of(frame, error, trap)
+                   if error or trap.value or frame.pending is not None else None)
+        fuel = self.fuel
+        if _get_fuel(context, fuel):
+            raise NodeFault("fuel metering is not enabled on this store")
+        remaining = int(fuel.value)
         if failure is None and remaining == 0:
             # wasmtime checks fuel at function entries and loop headers, so a
             # straight-line block can finish just past the limit (fuel then reads
@@ -460,11 +496,24 @@ class VirtualMachine:
                     raise NodeFault(f"cannot define host function {function.name}")
 
 
-def _fuel(instance: _LiveInstance) -> int:
-    fuel = ctypes.c_uint64()
-    if wasm_ffi.context_get_fuel(instance.context, ctypes.byref(fuel)):
-        raise NodeFault("fuel metering is not enabled on this store")
-    return int(fuel.value)
+def _nonzero_runs(image: bytes) -> tuple[tuple[int, bytes], ...]:
+    """The image's maximal runs of pages that hold a non-zero byte: (offset, bytes).
+
+    Every byte of ``image`` outside the runs is zero, so zeroing a memory and
+    copying the runs back makes it equal to ``image``.
+    """
+    runs: list[tuple[int, bytes]] = []
+    start: int | None = None
+    zero_page = bytes(_RESET_PAGE_BYTES)
+    for offset in range(0, len(image) + _RESET_PAGE_BYTES, _RESET_PAGE_BYTES):
+        page = image[offset:offset + _RESET_PAGE_BYTES]
+        if page and page != zero_page[:len(page)]:
+            if start is None:
+                start = offset
+        elif start is not None:
+            runs.append((start, image[start:offset]))
+            start = None
+    return tuple(runs)
 
 
 def _check_gas_limit(gas_limit: int) -> None:

@@ -15,6 +15,7 @@ through the public API: it is off the hot path.
 from __future__ import annotations
 
 import ctypes
+import sys
 from typing import Any
 
 from wasmtime import _bindings
@@ -41,9 +42,9 @@ context_get_fuel = _prototype(
 )
 context_set_fuel = _prototype("wasmtime_context_set_fuel", _void_p, _void_p, ctypes.c_uint64)
 func_call_unchecked = _prototype(
-    "wasmtime_func_call_unchecked", _void_p, _void_p, _void_p, _void_p, _size_t,
-    ctypes.POINTER(_void_p),
+    "wasmtime_func_call_unchecked", _void_p, _void_p, _void_p, _void_p, _size_t, _void_p,
 )
+"""(context, func, args_and_results, count, wasm_trap_t** as an address) -> error or 0."""
 trap_new = _prototype("wasmtime_trap_new", _void_p, ctypes.c_char_p, _size_t)
 trap_code = _prototype("wasmtime_trap_code", ctypes.c_bool, _void_p, ctypes.POINTER(ctypes.c_uint8))
 trap_delete = _prototype("wasm_trap_delete", None, _void_p)
@@ -66,6 +67,18 @@ RAW_VALUE_BYTES = ctypes.sizeof(_bindings.wasmtime_val_raw_t)
 
 WasmtimeValue = _bindings.wasmtime_val_t
 RawValues = _bindings.wasmtime_val_raw_t
+
+
+PROCESS_BYTES_MAX = sys.maxsize
+"""The largest ctypes array; the view below spans every address a pointer can hold."""
+
+PROCESS_MEMORY: memoryview = memoryview(
+    (ctypes.c_ubyte * PROCESS_BYTES_MAX).from_address(0)).cast("B")
+"""A byte view of the whole address space, for ``struct.unpack_from`` / ``pack_into``
+at an address (``offset`` = the address). Reading a host callback's raw argument
+slots this way costs one C call with no allocation, where ``ctypes.string_at``
+is a foreign call plus a bytes object (~0.35 µs against ~0.06 µs per host call).
+Only addresses wasmtime hands us (the slots of the current host call) are used."""
 
 
 def address_of(pointer: Any) -> int:

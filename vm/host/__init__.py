@@ -15,7 +15,6 @@ becomes the call's outcome, anything else is re-raised as a NodeFault.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 from collections.abc import Callable
 from typing import Any, Final
@@ -67,42 +66,62 @@ _TRAP_MESSAGE: Final = b"zonechain host function failed"
 _SLOT_FORMAT: Final = {"i32": "I12x", "i64": "q8x"}
 """Each raw slot is 16 bytes; i32 arguments are read unsigned (pointers, lengths)."""
 
-_string_at = ctypes.string_at
 _trap_new = wasm_ffi.trap_new
-
-
-def _result_writer(function: abi.HostFunction) -> Callable[[int, int], None] | None:
-    if not function.results:
-        return None
-    value_type = ctypes.c_int32 if function.results[0] == "i32" else ctypes.c_int64
-
-    def write_result(address: int, value: int) -> None:
-        value_type.from_address(address).value = value
-
-    return write_result
+_RESULT_FORMAT: Final = {"i32": ("<I", 0xFFFF_FFFF), "i64": ("<Q", 0xFFFF_FFFF_FFFF_FFFF)}
+"""A result is stored as its low 32 / 64 bits (two's complement), as a C store would."""
 
 
 def make_callback(
     function: abi.HostFunction, implementation: HostImplementation, frames: list[Frame]
 ) -> Any:
-    """A raw wasmtime callback running ``implementation`` for ``frames[-1]``."""
-    unpack = struct.Struct("<" + "".join(_SLOT_FORMAT[t] for t in function.params)).unpack_from
-    slots_bytes = len(function.params) * wasm_ffi.RAW_VALUE_BYTES
-    write_result = _result_writer(function)
+    """A raw wasmtime callback running ``implementation`` for ``frames[-1]``.
 
-    def callback(_env: int, _caller: int, raw: int, _count: int) -> int:
-        # The frame already holds its store's context: in wasmtime 50's C API
-        # wasmtime_caller_context(caller) returns that same pointer (checked by
-        # tests/vm/test_host_abi_doc.py), so one C call per host call is saved.
+    The raw slots are read and written in place through ``wasm_ffi.PROCESS_MEMORY``
+    (``unpack_from`` / ``pack_into`` at the slots' address): no ctypes call and no
+    intermediate bytes object per host call.
+    """
+    unpack = struct.Struct(
+        "<" + "".join(_SLOT_FORMAT[t] for t in function.params)).unpack_from
+    process = wasm_ffi.PROCESS_MEMORY
+    trap_new = _trap_new
+    # The frame already holds its store's context: in wasmtime 50's C API
+    # wasmtime_caller_context(caller) returns that same pointer (checked by
+    # tests/vm/test_host_abi_doc.py), so one C call per host call is saved.
+    if not function.params and not function.results:
+        # No slots at all: wasmtime may pass a NULL (None) address.
+        def callback_without_slots(_env: int, _caller: int, _raw: int, _count: int) -> int:
+            frame = frames[-1]
+            try:
+                implementation(frame)
+                return 0
+            except BaseException as error:  # kept and re-raised by the runtime, never lost
+                frame.pending = error
+                return int(trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE)))
+
+        return wasm_ffi.UncheckedCallback(callback_without_slots)
+
+    if not function.results:
+        def callback(_env: int, _caller: int, raw: int, _count: int) -> int:
+            frame = frames[-1]
+            try:
+                implementation(frame, *unpack(process, raw))
+                return 0
+            except BaseException as error:  # kept and re-raised by the runtime, never lost
+                frame.pending = error
+                return int(trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE)))
+
+        return wasm_ffi.UncheckedCallback(callback)
+
+    result_format, mask = _RESULT_FORMAT[function.results[0]]
+    pack = struct.Struct(result_format).pack_into
+
+    def callback_with_result(_env: int, _caller: int, raw: int, _count: int) -> int:
         frame = frames[-1]
         try:
-            arguments = unpack(_string_at(raw, slots_bytes)) if slots_bytes else ()
-            result = implementation(frame, *arguments)
-            if write_result is not None:
-                write_result(raw, result)
+            pack(process, raw, implementation(frame, *unpack(process, raw)) & mask)
             return 0
         except BaseException as error:  # kept and re-raised by the runtime, never lost
             frame.pending = error
-            return int(_trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE)))
+            return int(trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE)))
 
-    return wasm_ffi.UncheckedCallback(callback)
+    return wasm_ffi.UncheckedCallback(callback_with_result)

@@ -84,7 +84,8 @@ class Frame:
         self.instance: Any = None
         self.pending: BaseException | None = None
         """What a host function raised; the trap it caused is reported as this."""
-        self.fuel = ctypes.c_uint64(0)
+        self.fuel: ctypes.c_uint64 = executor.fuel
+        """The VM's fuel cell: a fuel read lands here (one host call runs at a time)."""
 
 
 def gas_left(frame: Frame) -> int:

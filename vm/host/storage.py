@@ -22,8 +22,16 @@ depends only on the block's writes so far and committed state (vm/overlay.py).
 from __future__ import annotations
 
 from zonechain.vm import gas, limits
-from zonechain.vm.host.frame import Frame, charge, check_range, read, write
-from zonechain.vm.traps import LimitExceeded, ReadOnly
+from zonechain.vm.host.frame import (
+    Frame,
+    charge,
+    check_range,
+    gas_left,
+    read,
+    set_gas_left,
+    write,
+)
+from zonechain.vm.traps import OUT_OF_GAS_MESSAGE, LimitExceeded, OutOfGas, ReadOnly
 
 ABSENT = -1
 NO_AFTER_KEY = 0xFFFF_FFFF
@@ -47,18 +55,32 @@ def storage_read(frame: Frame, key_ptr: int, key_len: int, dst_ptr: int, dst_cap
     # VALIDATE
     _check_key_length(key_len)
     check_range(frame, key_ptr, key_len)
-    # GAS
-    charge(frame, gas.GAS_STORAGE_READ_BASE + gas.GAS_STORAGE_READ_PER_BYTE * key_len)
-    # OPERATION
-    value = frame.overlay.get(frame.storage_prefix + read(frame, key_ptr, key_len))
-    if value is None:
-        return ABSENT
-    count = min(len(value), dst_cap)
-    check_range(frame, dst_ptr, count)
-    charge(frame, gas.GAS_STORAGE_READ_PER_BYTE * count)
-    write(frame, dst_ptr, value[:count] if count < len(value) else value)
-    # RESULT
-    return len(value)
+    # GAS: the lookup now, the bytes it returns once they are known. Both are
+    # taken from one reading of the meter, which is written once on the way out
+    # (``finally``), on every path exactly as two ``charge`` calls would leave
+    # it: nothing else reads or writes this store's meter during the host call.
+    left = gas_left(frame) - (
+        gas.GAS_STORAGE_READ_BASE + gas.GAS_STORAGE_READ_PER_BYTE * key_len)
+    if left < 0:
+        set_gas_left(frame, 0)
+        raise OutOfGas(OUT_OF_GAS_MESSAGE)
+    try:
+        # OPERATION
+        value = frame.overlay.get(frame.storage_prefix + read(frame, key_ptr, key_len))
+        if value is None:
+            return ABSENT
+        count = min(len(value), dst_cap)
+        check_range(frame, dst_ptr, count)
+        cost = gas.GAS_STORAGE_READ_PER_BYTE * count
+        if cost > left:
+            left = 0
+            raise OutOfGas(OUT_OF_GAS_MESSAGE)
+        left -= cost
+        write(frame, dst_ptr, value[:count] if count < len(value) else value)
+        # RESULT
+        return len(value)
+    finally:
+        set_gas_left(frame, left)
 
 
 def storage_write(frame: Frame, key_ptr: int, key_len: int, value_ptr: int, value_len: int) -> None:
