@@ -35,7 +35,8 @@ contiguous from the account nonce, round-robin across senders (one tx per
 sender per round, senders in order of first arrival), until either bound.
 It removes nothing. ``update(block)`` runs after each commit: it drops the
 block's txs, the now-stale txs of its senders, expired txs, and (with a zone
-policy) txs that the policy now denies.
+policy, after a block holding a governance or deploy tx: nothing else changes
+permissions) txs that the policy now denies.
 
 Not consensus code: the mempool's order is a proposer's choice; the executor
 re-checks everything. Thread-safe (one lock); the signature is checked outside
@@ -62,7 +63,7 @@ from zonechain.node.executor import (
 from zonechain.node.types.block import Block
 from zonechain.node.types.errors import MalformedMessage, MessageTooLarge
 from zonechain.node.types.limits import BLOCK_TXS_MAX, TX_BYTES_MAX
-from zonechain.node.types.transaction import SignedTransaction
+from zonechain.node.types.transaction import CallPayload, SignedTransaction
 from zonechain.vm.encoding import DecodeError
 from zonechain.vm.state import StateReader
 
@@ -160,6 +161,7 @@ class Mempool:
         signed, size = _decode(tx)
         with self._lock:
             self._check(signed)
+            checked_at = self.height
         # The signature last (the expensive check runs only for an otherwise good tx)
         # and outside the lock: libsodium releases the GIL, so admissions on several
         # threads (client calls, each peer's gossip) verify on several cores.
@@ -167,7 +169,14 @@ class Mempool:
         if fault is not None:
             raise MempoolRejection(fault.code, fault.message)
         with self._lock:
-            self._check(signed)  # again: the state or the pool may have moved meanwhile
+            # Again, as the pool or the state may have moved meanwhile. With no block
+            # recorded since (``update`` moves ``height``), only other admissions could
+            # have changed anything, so only the pool's rules need checking; a block
+            # committed but not yet recorded is cleaned up by its ``update``.
+            if self.height == checked_at:
+                self._check_pool(signed)
+            else:
+                self._check(signed)
             self._make_room(signed.tx.sender_address, size)
             self._insert(_Entry(signed, signed.tx.sender_address, size))
         return signed.hash
@@ -188,6 +197,13 @@ class Mempool:
         if denial is not None:
             raise MempoolRejection(NOT_PERMITTED, f"{denial.code}: {denial.message}")
 
+    def _check_pool(self, signed: SignedTransaction) -> None:
+        """The rules that depend on the pool alone: those ``_check`` ran against the
+        state still hold while no block is recorded (callers hold the lock)."""
+        if signed.hash in self._by_hash:
+            raise MempoolRejection(DUPLICATE, "this transaction is already pending")
+        self._check_held(signed.tx.sender_address, signed.tx.nonce)
+
     def _check_nonce(self, sender: bytes, nonce: int) -> None:
         expected = account_nonce(self.state, sender)
         if nonce < expected:
@@ -196,6 +212,9 @@ class Mempool:
         if nonce >= expected + NONCE_AHEAD_MAX:
             raise MempoolRejection(
                 NONCE_TOO_FAR, f"nonce {nonce} is more than {NONCE_AHEAD_MAX} past {expected}")
+        self._check_held(sender, nonce)
+
+    def _check_held(self, sender: bytes, nonce: int) -> None:
         held = self._by_sender.get(sender, {})
         if nonce in held:
             raise MempoolRejection(NONCE_TAKEN, f"another tx with nonce {nonce} is pending")
@@ -292,7 +311,7 @@ class Mempool:
                 senders[signed.tx.sender_address] = None
             for sender in senders:
                 self._drop_stale(sender)
-            self._drop_expired_and_denied()
+            self._drop_expired_and_denied(_may_change_policy(block))
             return before - len(self._by_hash)
 
     def _drop_stale(self, sender: bytes) -> None:
@@ -303,9 +322,9 @@ class Mempool:
         for nonce in [n for n in held if n < expected]:
             self._remove(held[nonce])
 
-    def _drop_expired_and_denied(self) -> None:
+    def _drop_expired_and_denied(self, policy_may_have_changed: bool) -> None:
         next_height = self.height + 1
-        check_policy = self.zone_policy is not allow_all
+        check_policy = policy_may_have_changed and self.zone_policy is not allow_all
         doomed: list[bytes] = []
         for tx_hash, entry in self._by_hash.items():
             tx = entry.signed.tx
@@ -314,6 +333,16 @@ class Mempool:
                 doomed.append(tx_hash)
         for tx_hash in doomed:
             self._remove(tx_hash)
+
+
+def _may_change_policy(block: Block) -> bool:
+    """Whether ``block`` could change what the zone policy says of a held tx.
+
+    Permissions change only through governance transactions; a deploy adds the
+    contract record that the SELF rule of a call policy reads. A block with
+    neither leaves every policy answer as it was (re-asking costs state reads
+    for every held tx, every block)."""
+    return any(not isinstance(signed.tx.payload, CallPayload) for signed in block.txs)
 
 
 def _decode(tx: SignedTransaction | bytes) -> tuple[SignedTransaction, int]:

@@ -363,6 +363,7 @@ class Node:
         self._checked: dict[bytes, ExecutionResult] = {}
         # Our own proposals, executing on the ``proposal`` thread while the network votes.
         self._executing: dict[bytes, Future[ExecutionResult]] = {}
+        self._execute_s: dict[bytes, float] = {}  # block hash -> seconds its check took
         self._candidates: dict[bytes, Block] = {}  # this height's checked or synced blocks
         self.tip = ChainTip(self.ledger.height, self.ledger.last_block_hash,
                             self.ledger.state_root)
@@ -660,7 +661,7 @@ class Node:
                 raise InvalidBlock("time_too_far_ahead",
                                    f"block time is {ahead_ms} ms ahead of this validator's "
                                    f"clock (at most {PROPOSAL_TIME_AHEAD_MS_MAX} ms)")
-            self._checked[block.hash] = self.ledger.check_block(block)
+            self._checked[block.hash] = self._timed_check(block)
             self._candidates[block.hash] = block
         except (InvalidBlock, InvalidCommit) as error:
             self.metrics.add("proposals_invalid_total")
@@ -719,10 +720,17 @@ class Node:
         """
         pool = self._proposal_pool
         if pool is None:
-            self._checked[block.hash] = self.ledger.check_block(block)
+            self._checked[block.hash] = self._timed_check(block)
             return
         self.ledger.precheck_block(block)
-        self._executing[block.hash] = pool.submit(self.ledger.check_block, block)
+        self._executing[block.hash] = pool.submit(self._timed_check, block)
+
+    def _timed_check(self, block: Block) -> ExecutionResult:
+        """``Ledger.check_block``, its duration kept for the ``block_committed`` log."""
+        started = time.monotonic()
+        result = self.ledger.check_block(block)
+        self._execute_s[block.hash] = time.monotonic() - started
+        return result
 
     def _own_result(self, block: Block) -> ExecutionResult | None:
         """The execution of our own proposal ``block`` (None: not ours, or it failed)."""
@@ -787,7 +795,8 @@ class Node:
             return
         result = self._checked.get(block.hash) or self._own_result(block)
         if result is None or result.height != self.ledger.height + 1:
-            result = self.ledger.check_block(block)  # a synced block; InvalidBlock is a fault
+            result = self._timed_check(block)  # a synced block; InvalidBlock is a fault
+        started = time.monotonic()
         with self.ledger._lock:  # readers see the store and the tip change together
             receipts = self.ledger.commit_checked(block, result, commit)
             self.tip = ChainTip(block.height, block.hash, result.state_root)
@@ -798,12 +807,18 @@ class Node:
         self._executing.clear()
         self._candidates.clear()
         self.mempool.update(block)
-        self._last_progress = time.monotonic()
+        now = time.monotonic()
+        commit_ms = round(1000 * (now - started))
+        execute_ms = round(1000 * self._execute_s.pop(block.hash, 0.0))
+        self._execute_s.clear()
+        self._last_progress = now
         self.metrics.add("blocks_committed_total")
         self.metrics.add("txs_committed_total", len(block.txs))
         self.log("block_committed", {"height": block.height, "hash": block.hash.hex(),
                                      "txs": len(block.txs), "round": commit.round,
-                                     "state_root": result.state_root.hex()})
+                                     "state_root": result.state_root.hex(),
+                                     "execute_ms": execute_ms, "commit_ms": commit_ms,
+                                     "mempool_txs": len(self.mempool)})
         with self._committed:
             self._last_committed = CommittedBlock(block, commit, receipts)
             self._committed.notify_all()

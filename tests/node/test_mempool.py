@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.node.fixtures.chain import CHAIN_ID, GENESIS_TIME_MS, call, key, make_genesis, mint
+from tests.node.fixtures.chain import (
+    CHAIN_ID,
+    GENESIS_TIME_MS,
+    call,
+    deploy,
+    key,
+    make_genesis,
+    mint,
+)
 from zonechain.node.accounts import AccountRecord, account_key
 from zonechain.node.crypto import VerifiedSignatureCache
 from zonechain.node.executor import PolicyDenial
@@ -65,6 +73,46 @@ def test_what_changes_while_a_signature_is_checked_is_checked_again(
     monkeypatch.setattr(mempool_module, "signature_fault", racing_check)
     assert rejection(pool, first) == "nonce_taken"
     assert len(pool) == 1 and rival.hash in pool and first.hash not in pool
+
+
+def test_a_block_recorded_while_a_signature_is_checked_brings_back_every_rule(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import zonechain.node.mempool as mempool_module
+
+    state = DictState()
+    pool = make_pool(state)
+    late = mint(ALICE, 0, ALICE.address, 1)
+    checked = mempool_module.signature_fault  # type: ignore[attr-defined]
+
+    def racing_check(signed: SignedTransaction, cache: VerifiedSignatureCache | None) -> object:
+        # Meanwhile a block that used Alice's nonce 0 commits and is recorded.
+        if pool.height == 0:
+            set_nonce(state, ALICE.address, 1)
+            pool.update(_block_with([], height=1))
+        return checked(signed, cache)
+
+    monkeypatch.setattr(mempool_module, "signature_fault", racing_check)
+    assert rejection(pool, late) == "nonce_too_low"
+    assert len(pool) == 0
+
+
+def test_the_zone_policy_is_asked_again_only_after_blocks_that_could_change_it() -> None:
+    denied: set[bytes] = set()
+    asked: list[bytes] = []
+
+    def policy(tx: Transaction, sender: bytes, state: StateReader) -> PolicyDenial | None:
+        asked.append(sender)
+        return PolicyDenial("not_member", "no") if sender in denied else None
+
+    pool = make_pool(zone_policy=policy)
+    held = mint(BOB, 0, BOB.address, 1)
+    pool.add(held)
+    denied.add(BOB.address)
+    asked.clear()
+    pool.update(_block_with([mint(ALICE, 0, ALICE.address, 1)], height=1))  # calls only
+    assert asked == [] and held.hash in pool
+    pool.update(_block_with([deploy(CAROL, 0)], height=2))  # a deploy may change answers
+    assert asked == [BOB.address] and held.hash not in pool
 
 
 def test_admits_canonical_bytes() -> None:
