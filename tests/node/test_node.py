@@ -174,7 +174,7 @@ def make_sync(peers: dict[str, FakePeer], delivered: list[Block],
         validators_at=lambda height: VALIDATORS,
         deliver=lambda block, commit: delivered.append(block),
         wait_height=lambda height, timeout_s: len(delivered) >= height,
-        on_event=lambda event, fields: events.append(event))
+        on_event=lambda event, fields: events.append(event), one_ahead_grace_s=0.0)
 
 
 def test_block_sync_skips_a_lying_peer_and_takes_verified_blocks(

@@ -12,7 +12,7 @@ from tests.node.test_node import CHAIN_ID, VALIDATORS, FakePeer, certified_chain
 from zonechain.node.consensus.validators import Validator, ValidatorSet
 from zonechain.node.crypto import PrivateKey
 from zonechain.node.permissions.actions import VALIDATOR_CHANGE_DELAY
-from zonechain.node.sync import SYNC_PEER_BENCH_S, BlockSync
+from zonechain.node.sync import ONE_AHEAD_GRACE_S, SYNC_PEER_BENCH_S, BlockSync
 from zonechain.node.types.block import Block
 from zonechain.node.types.commit import Commit
 from zonechain.proto import services_pb2
@@ -59,7 +59,8 @@ def _sync(peers: dict[str, FakePeer], delivered: list[Block], clock: Clock,
         validators_at=lambda height: VALIDATORS,
         deliver=lambda block, commit: delivered.append(block),
         wait_height=lambda height, timeout_s: len(delivered) >= height,
-        on_event=lambda event, fields: events.append((event, fields)), clock=clock)
+        on_event=lambda event, fields: events.append((event, fields)), clock=clock,
+        one_ahead_grace_s=0.0)  # these tests are about lies; the grace has its own test
 
 
 def test_a_silent_liar_is_benched_and_not_believed(chain: list[tuple[Block, Commit]]) -> None:
@@ -144,7 +145,8 @@ def test_a_certificate_beyond_the_known_validator_sets_ends_the_batch_without_bl
         validators_at=lambda height: VALIDATORS
         if height <= len(applied) + VALIDATOR_CHANGE_DELAY else strangers,
         deliver=lambda block, commit: queued.append(block), wait_height=apply,
-        on_event=lambda event, fields: events.append((event, fields)), clock=Clock())
+        on_event=lambda event, fields: events.append((event, fields)), clock=Clock(),
+        one_ahead_grace_s=0.0)
     assert sync.sync_once() == VALIDATOR_CHANGE_DELAY  # block 3 waits for the set to be known
     assert sync.benched() == [] and sync.best_peer_height == len(chain)
     assert sync.sync_once() == 1
@@ -166,3 +168,37 @@ def test_a_bad_certificate_within_the_known_sets_still_benches(
         on_event=lambda event, fields: None, clock=Clock())
     assert sync.sync_once() == 0  # block 1 was delivered, then block 2 failed: benched
     assert len(delivered) == 1 and sync.benched() == ["a-peer"]
+
+
+def test_a_peer_one_height_ahead_is_fetched_from_only_once_the_height_is_stuck(
+        chain: list[tuple[Block, Commit]]) -> None:
+    peer = FakePeer(chain[:2])
+    delivered: list[Block] = [chain[0][0]]
+    clock = Clock()
+    sync = BlockSync(
+        chain_id=CHAIN_ID, peers=lambda: {"a": peer}, local_height=lambda: len(delivered),
+        validators_at=lambda height: VALIDATORS,
+        deliver=lambda block, commit: delivered.append(block),
+        wait_height=lambda height, timeout_s: len(delivered) >= height,
+        on_event=lambda event, fields: None, clock=clock)
+    assert sync.sync_once() == 0  # one ahead: our own consensus normally applies it
+    clock.now += ONE_AHEAD_GRACE_S / 2
+    assert sync.sync_once() == 0 and peer.asked == []
+    clock.now += ONE_AHEAD_GRACE_S / 2
+    assert sync.sync_once() == 1  # the height did not move for the grace: fetched
+    assert [block.hash for block in delivered] == [block.hash for block, _ in chain[:2]]
+    peer.pairs = chain[:3]
+    assert sync.sync_once() == 0  # a new height: a new grace
+
+
+def test_a_peer_two_heights_ahead_is_fetched_from_at_once(
+        chain: list[tuple[Block, Commit]]) -> None:
+    peer = FakePeer(chain)
+    delivered: list[Block] = []
+    sync = BlockSync(
+        chain_id=CHAIN_ID, peers=lambda: {"a": peer}, local_height=lambda: len(delivered),
+        validators_at=lambda height: VALIDATORS,
+        deliver=lambda block, commit: delivered.append(block),
+        wait_height=lambda height, timeout_s: len(delivered) >= height,
+        on_event=lambda event, fields: None, clock=Clock())
+    assert sync.sync_once() == len(chain)
