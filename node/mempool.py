@@ -134,6 +134,7 @@ class Mempool:
         # sender -> {nonce: tx id}; dict order = order of the sender's first arrival.
         self._by_sender: dict[bytes, dict[int, bytes]] = {}
         self._bytes = 0
+        self._expiring = 0  # held txs with an expiry height (update walks the pool only then)
 
     # -- reading ------------------------------------------------------------------
 
@@ -251,6 +252,8 @@ class Mempool:
         self._by_hash[tx_hash] = entry
         self._by_sender.setdefault(entry.sender, {})[entry.signed.tx.nonce] = tx_hash
         self._bytes += entry.size
+        if entry.signed.tx.expiry_height is not None:
+            self._expiring += 1
 
     def _remove(self, tx_hash: bytes) -> None:
         entry = self._by_hash.pop(tx_hash)
@@ -259,6 +262,8 @@ class Mempool:
         if not held:
             del self._by_sender[entry.sender]
         self._bytes -= entry.size
+        if entry.signed.tx.expiry_height is not None:
+            self._expiring -= 1
 
     # -- building a block ---------------------------------------------------------
 
@@ -325,6 +330,8 @@ class Mempool:
     def _drop_expired_and_denied(self, policy_may_have_changed: bool) -> None:
         next_height = self.height + 1
         check_policy = policy_may_have_changed and self.zone_policy is not allow_all
+        if not check_policy and not self._expiring:
+            return  # nothing held can have expired: skip the walk over the whole pool
         doomed: list[bytes] = []
         for tx_hash, entry in self._by_hash.items():
             tx = entry.signed.tx
