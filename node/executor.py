@@ -346,7 +346,11 @@ class Executor:
         """Run ``txs`` in order over ``state``: (receipts, sorted net writes, gas used).
 
         Raises InvalidBlock on the first invalid tx (see the module docstring).
+        ``state`` is committed state, never an ``Overlay``: the read cache would hide
+        the overlay's deleted keys from ``next_key``'s per-skip gas.
         """
+        if isinstance(state, Overlay):
+            raise TypeError("execute_transactions runs over committed state, not an Overlay")
         self.verify_signatures(txs)
         overlay = Overlay(_CommittedReads(state))
         receipts: list[Receipt] = []

@@ -158,7 +158,12 @@ class Mempool:
     # -- admission ----------------------------------------------------------------
 
     def add(self, tx: SignedTransaction | bytes) -> bytes:
-        """Admit ``tx`` (object or canonical bytes); its id, or MempoolRejection."""
+        """Admit ``tx`` (object or canonical bytes); its id, or MempoolRejection.
+
+        A tx admitted while a block is being recorded (committed, its ``update``
+        not yet run) is checked against the state before that block; if the block
+        made it stale (its nonce used, its sender's permission revoked), that
+        ``update`` drops it rather than this call refusing it."""
         signed, size = _decode(tx)
         with self._lock:
             self._check(signed)

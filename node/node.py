@@ -389,7 +389,7 @@ class Node:
             chain_id=self.chain_id, peers=lambda: self.transport.peers,
             local_height=lambda: self.ledger.height, validators_at=self.validators_at,
             deliver=self._deliver_synced, wait_height=self.wait_for_height,
-            on_event=self.log)
+            on_event=self.log, last_progress=lambda: self._last_progress)
         self._threads: list[threading.Thread] = []
         self._query_pool: ThreadPoolExecutor | None = None
         self._proposal_pool: ThreadPoolExecutor | None = None

@@ -77,7 +77,9 @@ consensus applies that height moments later, and a fetch then only costs the
 peer, this node and the network a block that is thrown away (measured on the
 4-validator devnet: nearly every such fetch arrived after the commit). If the
 local height has not moved for this long, the block is fetched: this node
-may have missed the height's precommits, and the others may need its vote."""
+may have missed the height's precommits, and the others may need its vote.
+The time counts from the node's last commit (``last_progress``), so a stuck
+node fetches at most this long plus one poll interval after it stopped."""
 
 SYNC_PEER_BENCH_S: Final = 30.0
 """How long a peer that claimed blocks it did not serve (or served bad ones) is
@@ -123,8 +125,11 @@ class BlockSync:
         on_event: Callable[[str, dict[str, object]], None],
         interval_s: float = SYNC_INTERVAL_S,
         one_ahead_grace_s: float = ONE_AHEAD_GRACE_S,
+        last_progress: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``last_progress``: when the local height last moved, on ``clock``'s scale
+        (the node's last commit); without it, from the first pass that saw it."""
         self._chain_id = chain_id
         self._peers = peers
         self._local_height = local_height
@@ -134,6 +139,7 @@ class BlockSync:
         self._on_event = on_event
         self._interval_s = interval_s
         self._one_ahead_grace_s = one_ahead_grace_s
+        self._last_progress = last_progress
         self._stuck_at: tuple[int, float] | None = None  # (local height, since when)
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -212,8 +218,11 @@ class BlockSync:
 
     def _stuck_for_long(self, local: int) -> bool:
         """Whether the local height has stayed ``local`` for ``one_ahead_grace_s``
-        (counted from the first pass that found a peer one height ahead)."""
+        (since ``last_progress``, or else since the first pass that found a peer
+        one height ahead)."""
         now = self._clock()
+        if self._last_progress is not None:
+            return now - self._last_progress() >= self._one_ahead_grace_s
         if self._stuck_at is None or self._stuck_at[0] != local:
             self._stuck_at = (local, now)
         return now - self._stuck_at[1] >= self._one_ahead_grace_s

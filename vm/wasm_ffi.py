@@ -78,7 +78,9 @@ PROCESS_MEMORY: memoryview = memoryview(
 at an address (``offset`` = the address). Reading a host callback's raw argument
 slots this way costs one C call with no allocation, where ``ctypes.string_at``
 is a foreign call plus a bytes object (~0.35 µs against ~0.06 µs per host call).
-Only addresses wasmtime hands us (the slots of the current host call) are used."""
+Only addresses wasmtime hands us (the slots of the current host call) are used.
+Never copy, compare or hash the view itself, nor slice it without both bounds:
+that would read every address and crash the process."""
 
 
 def address_of(pointer: Any) -> int:

@@ -322,3 +322,11 @@ def test_governance_hook_writes_apply_on_success(vm: VirtualMachine) -> None:
     receipts, writes, _ = run(make_executor(vm, governance=hook), genesis_state(vm), [tx])
     assert receipts[0].succeeded and receipts[0].return_data == b"\x07"
     assert writes[b"g/member"] == ALICE.address
+
+
+def test_transactions_run_over_committed_state_not_an_overlay(vm: VirtualMachine) -> None:
+    from zonechain.vm.overlay import Overlay
+
+    state = genesis_state(vm)
+    with pytest.raises(TypeError, match="committed state"):
+        run(make_executor(vm), Overlay(state), [mint(ALICE, 0, ALICE.address, 1)])

@@ -202,3 +202,18 @@ def test_a_peer_two_heights_ahead_is_fetched_from_at_once(
         wait_height=lambda height, timeout_s: len(delivered) >= height,
         on_event=lambda event, fields: None, clock=Clock())
     assert sync.sync_once() == len(chain)
+
+
+def test_the_one_ahead_grace_counts_from_the_last_commit(
+        chain: list[tuple[Block, Commit]]) -> None:
+    peer = FakePeer(chain[:2])
+    delivered: list[Block] = [chain[0][0]]
+    clock = Clock()
+    committed_at = clock.now - ONE_AHEAD_GRACE_S  # the last commit was a grace ago
+    sync = BlockSync(
+        chain_id=CHAIN_ID, peers=lambda: {"a": peer}, local_height=lambda: len(delivered),
+        validators_at=lambda height: VALIDATORS,
+        deliver=lambda block, commit: delivered.append(block),
+        wait_height=lambda height, timeout_s: len(delivered) >= height,
+        on_event=lambda event, fields: None, clock=clock, last_progress=lambda: committed_at)
+    assert sync.sync_once() == 1  # stuck since the commit, not since this first pass
