@@ -10,7 +10,10 @@ A block goes through the same stages as ``Ledger.apply_block``, timed apart:
     tree     the Jellyfish Merkle tree update (version = height) and the state root
     commit   one synced RocksDB batch: block, receipts, state, tree nodes
 
-Transactions are signed before timing (signing is the client's work).
+Transactions are signed before timing (signing is the client's work). After
+the setup blocks the garbage collector is tuned as a node tunes it at start
+(``tune_garbage_collector``: existing objects frozen, rarer collections), so
+the stages are timed under the node's collection regime.
 
     .venv/bin/python -m zonechain.benchmarks.ledger_bench [--blocks 5] [--txs 1000]
 
@@ -30,6 +33,7 @@ from zonechain.contracts.toolchain import BuildResult, build_contract
 from zonechain.node.crypto import DEFAULT_VERIFIED_CACHE, PrivateKey, sign_transaction
 from zonechain.node.executor import BlockEnvironment, ExecutionResult
 from zonechain.node.ledger import Genesis, GenesisContract, Ledger
+from zonechain.node.node import tune_garbage_collector
 from zonechain.node.types.block import Block
 from zonechain.node.types.transaction import CallPayload, SignedTransaction, Transaction
 
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as directory:
         bench = Bench(Path(directory) / "db", token, max(options.senders, options.txs))
         bench.fund(options.txs)
+        tune_garbage_collector()  # as a node does at start (node/node.py GC_THRESHOLDS)
         blocks = []
         for _ in range(options.blocks):
             blocks.append(bench.transfers(options.txs, rng))
