@@ -79,12 +79,19 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 
 def _root_of_nodes(nodes: Sequence[bytes]) -> bytes:
-    if len(nodes) == 1:
-        return nodes[0]
-    split = _largest_power_of_two_below(len(nodes))
-    left = _root_of_nodes(nodes[:split])
-    right = _root_of_nodes(nodes[split:])
-    return hashlib.sha256(MERKLE_NODE_PREFIX + left + right).digest()
+    """RFC 6962's split at the largest power of two, computed bottom-up: neighbours
+    are paired left to right and an odd last node rises unpaired, which builds
+    the same tree (tests/node/test_types_hashing.py holds it to the recursive
+    definition) without a recursion over slices (a block hashes two roots over
+    all its txs)."""
+    level = list(nodes)
+    while len(level) > 1:
+        paired = [hashlib.sha256(MERKLE_NODE_PREFIX + level[index] + level[index + 1]).digest()
+                  for index in range(0, len(level) - 1, 2)]
+        if len(level) & 1:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
 
 def _largest_power_of_two_below(count: int) -> int:

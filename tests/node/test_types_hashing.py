@@ -52,6 +52,12 @@ def test_merkle_root_matches_reference(leaves: list[bytes]) -> None:
     assert merkle_root(leaves) == reference_root(leaves)
 
 
+def test_merkle_root_matches_reference_at_every_size_up_to_a_large_block() -> None:
+    leaves = [i.to_bytes(32, "big") for i in range(300)]
+    for count in range(1, len(leaves) + 1):
+        assert merkle_root(leaves[:count]) == reference_root(leaves[:count]), count
+
+
 def test_merkle_root_small_cases() -> None:
     a, b, c = (bytes([i]) * 32 for i in (1, 2, 3))
 
