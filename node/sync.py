@@ -129,7 +129,7 @@ class BlockSync:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``last_progress``: when the local height last moved, on ``clock``'s scale
-        (the node's last commit); without it, from the first pass that saw it."""
+        (the node's last commit); without it, when this object was made."""
         self._chain_id = chain_id
         self._peers = peers
         self._local_height = local_height
@@ -139,8 +139,8 @@ class BlockSync:
         self._on_event = on_event
         self._interval_s = interval_s
         self._one_ahead_grace_s = one_ahead_grace_s
-        self._last_progress = last_progress
-        self._stuck_at: tuple[int, float] | None = None  # (local height, since when)
+        made = clock()
+        self._last_progress = last_progress if last_progress is not None else lambda: made
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,8 +197,9 @@ class BlockSync:
             peer_height = self._claim(node_id, peer)
             if peer_height is None or peer_height <= local or delivered:
                 continue
-            if peer_height == local + 1 and not self._stuck_for_long(local):
-                continue
+            if peer_height == local + 1 and \
+                    self._clock() - self._last_progress() < self._one_ahead_grace_s:
+                continue  # our own consensus normally applies that height first
             last = min(peer_height, local + SYNC_BATCH_BLOCKS)
             try:
                 delivered = self._fetch(peer, local + 1, last)
@@ -215,17 +216,6 @@ class BlockSync:
         if delivered:
             self._wait_height(local + delivered, APPLY_WAIT_S)
         return delivered
-
-    def _stuck_for_long(self, local: int) -> bool:
-        """Whether the local height has stayed ``local`` for ``one_ahead_grace_s``
-        (since ``last_progress``, or else since the first pass that found a peer
-        one height ahead)."""
-        now = self._clock()
-        if self._last_progress is not None:
-            return now - self._last_progress() >= self._one_ahead_grace_s
-        if self._stuck_at is None or self._stuck_at[0] != local:
-            self._stuck_at = (local, now)
-        return now - self._stuck_at[1] >= self._one_ahead_grace_s
 
     def _rotation(self) -> list[tuple[str, SyncPeer]]:
         """The peers not benched, by node id, starting one further each pass."""

@@ -65,6 +65,7 @@ from zonechain.node.store.layout import (
     CF_STATE_HISTORY,
     HEIGHT_BYTES,
     encode_height,
+    split_height_prefix,
 )
 from zonechain.vm.errors import ContractError
 
@@ -163,9 +164,7 @@ def change_key(height: int, key: bytes) -> bytes:
 
 
 def decode_change_key(entry: bytes) -> tuple[int, bytes]:
-    if len(entry) <= HEIGHT_BYTES:
-        raise StoreCorrupt(f"history_changes key of {len(entry)} bytes is too short")
-    return int.from_bytes(entry[:HEIGHT_BYTES], "big"), entry[HEIGHT_BYTES:]
+    return split_height_prefix(entry, "history_changes")
 
 
 def previous_entry(column: Any, key: bytes, height: int) -> bytes | None:

@@ -123,8 +123,13 @@ def encode_stale_key(version: int, node_key: bytes) -> bytes:
 
 
 def decode_stale_key(data: bytes) -> tuple[int, bytes]:
+    return split_height_prefix(data, "tree_stale")
+
+
+def split_height_prefix(data: bytes, family: str) -> tuple[int, bytes]:
+    """(height, rest) of an index key that starts with a big-endian height."""
     if len(data) <= HEIGHT_BYTES:
-        raise StoreCorrupt(f"tree_stale key of {len(data)} bytes is too short")
+        raise StoreCorrupt(f"{family} key of {len(data)} bytes is too short")
     return int.from_bytes(data[:HEIGHT_BYTES], "big"), data[HEIGHT_BYTES:]
 
 

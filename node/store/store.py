@@ -366,12 +366,7 @@ class NodeStore:
                                       or not isinstance(nodes_max, int) or nodes_max < 1):
             raise StoreInputError(f"nodes_max must be an int >= 1 or None, got {nodes_max!r}")
         with self._write_lock:
-            self._require_open()
-            last = self._meta.last_height
-            if last is None or below_version > last:
-                raise StoreInputError(
-                    f"cannot prune below version {below_version}: last committed is {last}"
-                )
+            self._require_prunable(below_version, "the tree")
             entries, done = self._stale_entries(below_version, nodes_max)
             reached = below_version if done else entries[-1][0]
             pruned_below = max(reached, self._meta.tree_pruned_below)
@@ -419,12 +414,7 @@ class NodeStore:
         if isinstance(keys_max, bool) or not isinstance(keys_max, int) or keys_max < 1:
             raise StoreInputError(f"keys_max must be an int >= 1, got {keys_max!r}")
         with self._write_lock:
-            self._require_open()
-            last = self._meta.last_height
-            if last is None or below_height > last:
-                raise StoreInputError(
-                    f"cannot prune history below {below_height}: last committed is {last}"
-                )
+            self._require_prunable(below_height, "the history")
             changes, done = self._history_changes(below_height, keys_max)
             reached = below_height if done else changes[-1][0]
             pruned_below = max(reached, self._meta.history_pruned_below)
@@ -639,6 +629,13 @@ class NodeStore:
     def _require_open(self) -> None:
         if self._db is None:
             raise StoreClosed(f"{self._path}: the store is closed")
+
+    def _require_prunable(self, below: int, what: str) -> None:
+        """StoreInputError unless the store is open and ``below`` <= the last height."""
+        self._require_open()
+        last = self._meta.last_height
+        if last is None or below > last:
+            raise StoreInputError(f"cannot prune {what} below {below}: last committed is {last}")
 
     def _require_committed(self, height: int) -> None:
         self._require_open()

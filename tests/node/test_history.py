@@ -12,9 +12,6 @@ processes, slow): the history ends exactly at the last durable block.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -35,8 +32,9 @@ from tests.node.fixtures.chain import (
     signed,
 )
 from tests.node.fixtures.scenario import run as run_scenario
+from tests.node.fixtures.scenario import run_in_child
 from zonechain.node import failpoints
-from zonechain.node.failpoints import ENVIRONMENT_VARIABLE, EXIT_CODE, FailpointTriggered
+from zonechain.node.failpoints import EXIT_CODE, FailpointTriggered
 from zonechain.node.ledger import Genesis, GenesisContract, HeightUnavailable, Ledger
 from zonechain.node.state.proof import verify_proof
 from zonechain.node.store import (
@@ -53,8 +51,6 @@ from zonechain.node.types.receipt import ReceiptStatus
 from zonechain.node.types.transaction import CallPayload
 from zonechain.vm.runtime import VirtualMachine
 from zonechain.vm.state import contract_storage_key
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # ---- the key encoding -------------------------------------------------------------
 
@@ -407,10 +403,7 @@ BLOCKS = 3
 def test_history_ends_at_the_last_durable_block(tmp_path: Path, failpoint: str,
                                                last_height: int) -> None:
     path = tmp_path / "db"
-    env = dict(os.environ, **{ENVIRONMENT_VARIABLE: f"{failpoint}=exit@3"})
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.node.fixtures.scenario", str(path), str(BLOCKS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    child = run_in_child(path, BLOCKS, f"{failpoint}=exit@3")
     assert child.returncode == EXIT_CODE, child.stderr
     with Ledger.open(path, make_genesis()) as ledger:
         assert ledger.height == last_height

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +18,7 @@ from tests.node.fixtures.chain import (
     transfer,
 )
 from tests.node.fixtures.scenario import run as run_scenario
-from tests.node.fixtures.scenario import scenario_block
+from tests.node.fixtures.scenario import run_in_child, scenario_block
 from zonechain.node import ledger as ledger_module
 from zonechain.node.accounts import account_key
 from zonechain.node.executor import BAD_NONCE, InvalidBlock
@@ -40,7 +38,6 @@ from zonechain.node.types.commit import Commit, CommitSignature
 from zonechain.node.types.hashing import ZERO_HASH
 from zonechain.node.types.receipt import Receipt
 
-ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB, PROPOSER = key(1), key(2), key(99)
 
 
@@ -199,9 +196,7 @@ def test_query_cannot_write(ledger: Ledger) -> None:
 def test_same_blocks_give_same_roots_across_processes(tmp_path: Path) -> None:
     outputs = []
     for name in ("first", "second"):
-        result = subprocess.run(
-            [sys.executable, "-m", "tests.node.fixtures.scenario", str(tmp_path / name), "6"],
-            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        result = run_in_child(tmp_path / name, 6)
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout.split("\n"))
     assert outputs[0] == outputs[1]

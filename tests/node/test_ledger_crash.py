@@ -12,17 +12,14 @@ Commit passes: the genesis commit is pass 1 and block h is pass h + 1.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.node.fixtures.scenario import run as run_scenario
-from zonechain.node.failpoints import ENVIRONMENT_VARIABLE, EXIT_CODE, FAILPOINT_NAMES
+from tests.node.fixtures.scenario import run_in_child
+from zonechain.node.failpoints import EXIT_CODE, FAILPOINT_NAMES
 
-ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = 5
 
 # (fail-point, hit, last height on disk after the crash; -1: not even genesis)
@@ -53,10 +50,7 @@ def test_crash_then_restart_continues_identically(
         tmp_path: Path, reference: list[tuple[int, str, str]], failpoint: str, hit: int,
         last_height: int) -> None:
     path = tmp_path / "db"
-    env = dict(os.environ, **{ENVIRONMENT_VARIABLE: f"{failpoint}=exit@{hit}"})
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.node.fixtures.scenario", str(path), str(BLOCKS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    child = run_in_child(path, BLOCKS, f"{failpoint}=exit@{hit}")
     assert child.returncode == EXIT_CODE, child.stderr
     assert failpoint in child.stderr
     # Reopen without applying anything: the tip must be the last durable height.

@@ -175,12 +175,18 @@ def test_a_peer_one_height_ahead_is_fetched_from_only_once_the_height_is_stuck(
     peer = FakePeer(chain[:2])
     delivered: list[Block] = [chain[0][0]]
     clock = Clock()
+    committed_at = [clock.now]  # the local height last moved now, as a node records it
+
+    def deliver(block: Block, commit: Commit) -> None:
+        delivered.append(block)
+        committed_at[0] = clock.now
+
     sync = BlockSync(
         chain_id=CHAIN_ID, peers=lambda: {"a": peer}, local_height=lambda: len(delivered),
-        validators_at=lambda height: VALIDATORS,
-        deliver=lambda block, commit: delivered.append(block),
+        validators_at=lambda height: VALIDATORS, deliver=deliver,
         wait_height=lambda height, timeout_s: len(delivered) >= height,
-        on_event=lambda event, fields: None, clock=clock)
+        on_event=lambda event, fields: None, clock=clock,
+        last_progress=lambda: committed_at[0])
     assert sync.sync_once() == 0  # one ahead: our own consensus normally applies it
     clock.now += ONE_AHEAD_GRACE_S / 2
     assert sync.sync_once() == 0 and peer.asked == []
