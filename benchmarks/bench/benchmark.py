@@ -4,9 +4,11 @@
 writes, and the raw latencies by run (for the histogram). For each offered
 rate (``--sweep``), or the one ``--rate``, or the closed-loop maximum, it
 builds the workload from the seed, starts a FRESH target (a new chain, so
-runs do not inherit each other's state size), runs the untimed setup, then
-the measured run, samples CPU and memory of the node processes around it, and
-checks the final state root. With a sweep, saturation is the first offered
+runs do not inherit each other's state size), runs the untimed setup, signs
+the measured run's transactions ahead (``FlowDriver.presign``: the generator
+shares the machine with a devnet), then the measured run, samples CPU and
+memory of the node processes and of the generator around it, and checks the
+final state root. With a sweep, saturation is the first offered
 rate at which the generator could not keep up or the committed rate fell
 below ``SATURATION_RATIO`` of the offered one.
 
@@ -29,7 +31,13 @@ from typing import Any, Final
 from zonechain.benchmarks.bench import evm_peer, limits, resources
 from zonechain.benchmarks.bench.load import ClosedLoopWindow, OpenLoopSchedule
 from zonechain.benchmarks.bench.report import manifest
-from zonechain.benchmarks.bench.run import ProgressCallback, drive, run_setup, summarise
+from zonechain.benchmarks.bench.run import (
+    FlowDriver,
+    ProgressCallback,
+    drive,
+    run_setup,
+    summarise,
+)
 from zonechain.benchmarks.bench.targets import LedgerTarget, StateAgreement, Target
 from zonechain.benchmarks.bench.workloads import Workload, make_workload
 
@@ -91,12 +99,16 @@ def _one_run(config: BenchConfig, rate: float | None, seed: int, directory: Path
         phases = workload.setup if target.name == "ledger" else [workload.deploys,
                                                                  *workload.setup]
         setup_txs = run_setup(target, phases, clock, nonces)
+        driver = FlowDriver(workload.flows, nonces, target.chain_id)
+        driver.presign()
         load = (ClosedLoopWindow(config.window, workload.tx_count, clock) if rate is None
                 else OpenLoopSchedule(rate, workload.tx_count, clock))
         pids = target.process_ids()
+        if os.getpid() not in pids:
+            pids = [*pids, os.getpid()]
         before = resources.sample(pids, clock())
-        record = drive(target, workload.flows, load, clock, nonces=nonces,
-                       drain_s=config.drain_s, progress=progress)
+        record = drive(target, driver, load, clock, drain_s=config.drain_s,
+                       progress=progress)
         after = resources.sample(pids, clock())
         agreement = target.state_agreement()
     finally:
@@ -110,8 +122,11 @@ def _one_run(config: BenchConfig, rate: float | None, seed: int, directory: Path
 
 
 def _process_label(target: str, pid: str) -> str:
-    own = " (this process)" if pid == str(os.getpid()) else ""
-    return f"{target} node, pid {pid}{own}"
+    if pid != str(os.getpid()):
+        return f"{target} node, pid {pid}"
+    if target == "ledger":
+        return f"ledger node and load generator, pid {pid} (this process)"
+    return f"load generator, pid {pid} (this process)"
 
 
 def open_target(config: BenchConfig, workload: Workload, directory: Path,

@@ -1,18 +1,24 @@
 """Network targets: nodes reached through the SDK client (``--target endpoints``, ``devnet``).
 
-``ClientTarget`` submits the transactions due together with
-``Client.submit_many`` (one client stream per batch; a rejection comes back
-with its reason code) and
-follows the chain with ``Client.stream_blocks_with_receipts`` on a background
-thread: a block's arrival time is the commit time of the benchmark's
-transactions in it, and their receipts come in the same message (one stream
-message per block instead of one GetReceipt RPC per tx, which was about a
-third of a 4-node devnet's CPU). Receipts the node did not send (a node without
-``with_receipts``, or a block whose receipts exceed one message) are fetched
-(``get_receipt``) by a small pool of threads, one client per endpoint in turn
-(``RECEIPT_WORKERS``), so those lookups neither delay the commit time nor, one
-RPC after another on one node, throttle a closed loop. A transaction is watched
-from just before it is submitted, so a commit can never arrive unrecognised.
+``ClientTarget`` hands the transactions due to background senders, one per
+endpoint, in turn (the load reaches every validator, as a network's clients
+would), and returns at once: a sender submits its batches in order with
+``Client.submit_many``, merging those that queued behind a slow call, and
+reports refusals with their reason codes through ``rejections``. A generator
+that waited for each submission would let a busy node hold its schedule back
+and then send what it owed in a burst ("coordinated omission"): here a
+transaction's send time is when it was due to go out, and the node's slowness
+shows in its latency. The target follows the chain with
+``Client.stream_blocks_with_receipts`` on a background thread: a block's
+arrival time is the commit time of the benchmark's transactions in it, and
+their receipts come in the same message (one stream message per block instead
+of one GetReceipt RPC per tx, which was about a third of a 4-node devnet's
+CPU). Receipts the node did not send (a node without ``with_receipts``, or a
+block whose receipts exceed one message) are fetched (``get_receipt``) by a
+small pool of threads, one client per endpoint in turn (``RECEIPT_WORKERS``),
+so those lookups neither delay the commit time nor, one RPC after another on
+one node, throttle a closed loop. A transaction is watched from just before it
+is submitted, so a commit can never arrive unrecognised.
 
 The state-root check asks every endpoint for its block at the lowest height
 they all have and compares the ``last_state_root`` those headers carry (the
@@ -56,6 +62,9 @@ CLIENT_TIMEOUT_S: Final = 10.0
 POLL_IDLE_S: Final = 0.002
 """The generator's idle step while waiting for streamed blocks (pacing only)."""
 THREAD_JOIN_S: Final = 10.0
+SEND_MERGE_MAX: Final = 1_000
+"""A sender merges the batches queued behind a slow submission into one call (the
+SDK splits it into messages the node accepts) of at most about this many txs."""
 RECEIPT_WORKERS: Final = 8
 """Receipt lookups in flight at once: enough to hide a unary RPC's round trip
 (~1 ms on loopback) at a few thousand committed txs/s."""
@@ -110,8 +119,20 @@ class ClientTarget:
                                         name="bench-blocks", daemon=True)
         self._collector = threading.Thread(target=self._collect, name="bench-receipts",
                                            daemon=True)
+        self._refused: queue.Queue[tuple[bytes, str]] = queue.Queue()
+        self._submitters = [Client([endpoint], timeout_s=CLIENT_TIMEOUT_S)
+                            for endpoint in self.endpoints]
+        self._outboxes: list[queue.Queue[list[SignedTransaction] | None]] = [
+            queue.Queue() for _ in self.endpoints]
+        self._next_outbox = itertools.cycle(self._outboxes)
+        self._senders = [threading.Thread(target=self._send, args=(client, outbox),
+                                          name=f"bench-send-{index}", daemon=True)
+                         for index, (client, outbox) in enumerate(
+                             zip(self._submitters, self._outboxes, strict=True))]
         self._collector.start()
         self._thread.start()
+        for sender in self._senders:
+            sender.start()
 
     def _follow(self, height: int) -> None:
         """Stamp each block's arrival; missing receipts are fetched by ``_collect``."""
@@ -174,19 +195,47 @@ class ClientTarget:
         return receipt if receipt is not None else self.client.get_receipt(tx_hash)
 
     def submit_many(self, txs: list[SignedTransaction]) -> list[str | None]:
+        """Queue ``txs`` for the next endpoint's sender and return at once (all None):
+        rejections come later, from ``rejections``."""
         with self._lock:
             self._watched.update(tx.hash for tx in txs)
-        try:
-            results = self.client.submit_many(txs)
-        except ZonechainError as error:
-            reasons: list[str | None] = [type(error).__name__] * len(txs)
-        else:
-            reasons = [None if result.accepted else result.error_code or "rejected"
-                       for result in results]
-        with self._lock:
-            self._watched.difference_update(
-                tx.hash for tx, reason in zip(txs, reasons, strict=True) if reason is not None)
-        return reasons
+        next(self._next_outbox).put(txs)
+        return [None] * len(txs)
+
+    def rejections(self) -> list[tuple[bytes, str]]:
+        """(tx hash, reason code) of each tx a node refused since the last call."""
+        refused: list[tuple[bytes, str]] = []
+        while True:
+            try:
+                refused.append(self._refused.get_nowait())
+            except queue.Empty:
+                return refused
+
+    def _send(self, client: Client, outbox: queue.Queue[list[SignedTransaction] | None]) -> None:
+        """One endpoint's sender: its queued batches in order, merged while they wait."""
+        while (batch := outbox.get()) is not None:
+            while len(batch) < SEND_MERGE_MAX:
+                try:
+                    more = outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    outbox.put(None)
+                    break
+                batch = batch + more
+            try:
+                results = client.submit_many(batch)
+            except ZonechainError as error:
+                reasons: list[str | None] = [type(error).__name__] * len(batch)
+            else:
+                reasons = [None if result.accepted else result.error_code or "rejected"
+                           for result in results]
+            refused = [(tx.hash, reason) for tx, reason in zip(batch, reasons, strict=True)
+                       if reason is not None]
+            with self._lock:
+                self._watched.difference_update(tx_hash for tx_hash, _ in refused)
+            for item in refused:
+                self._refused.put(item)
 
     def poll(self, now_s: float) -> tuple[list[Committed], list[BlockRecord]]:
         if self._error is not None:
@@ -231,6 +280,12 @@ class ClientTarget:
 
     def close(self) -> None:
         self._stopping.set()
+        for outbox in self._outboxes:
+            outbox.put(None)
+        for sender in self._senders:
+            sender.join(THREAD_JOIN_S)
+        for submitter in self._submitters:
+            submitter.close()
         self.client.close()
         self._thread.join(THREAD_JOIN_S)
         self._arrivals.put(None)

@@ -67,7 +67,9 @@ def test_devnet_run_starts_nodes_commits_and_all_agree(tmp_path: Path) -> None:
     agreement = result["state_agreement"]
     assert agreement["agreed"] is True and len(agreement["roots"]) == 2
     assert len(set(agreement["roots"].values())) == 1
-    assert len(result["runs"][0]["resources"]) == 2  # both node processes measured
+    resources = result["runs"][0]["resources"]
+    assert len(resources) == 3  # both node processes and the generator measured
+    assert sum("load generator" in label for label in resources) == 1
 
 
 @pytest.mark.slow

@@ -22,6 +22,11 @@ BOB = PrivateKey.from_seed(b"\x0b" * 32)
 CONTRACT = b"\xcc" * 20
 
 
+def new_driver(flows: list[Flow]) -> FlowDriver:
+    """A driver for a fresh chain (no nonces used yet) of FakeTarget's chain id."""
+    return FlowDriver(flows, {}, FakeTarget.chain_id)
+
+
 class StepClock:
     """Advances 1 ms on every read: a run's order of events gives its times."""
 
@@ -105,7 +110,7 @@ def test_dependent_steps_wait_for_the_previous_commit_and_see_its_receipt() -> N
                         step(ALICE, "present")), dependent=True)
     clock = StepClock()
     target = FakeTarget(clock)
-    record = drive(target, [flow], ClosedLoopWindow(10, 3, clock), clock, nonces={},
+    record = drive(target, new_driver([flow]), ClosedLoopWindow(10, 3, clock), clock,
                    drain_s=1.0)
     # One step per block: each was released only after its predecessor committed.
     assert [method for method, _, _ in target.sent] == ["request", "issue", "present"]
@@ -120,7 +125,7 @@ def test_independent_steps_go_out_together() -> None:
     flows = [Flow("dvp", (step(ALICE, "buy"), step(BOB, "sell"))) for _ in range(3)]
     clock = StepClock()
     target = FakeTarget(clock)
-    record = drive(target, flows, ClosedLoopWindow(100, 6, clock), clock, nonces={},
+    record = drive(target, new_driver(flows), ClosedLoopWindow(100, 6, clock), clock,
                    drain_s=1.0)
     assert target.height == 1  # all six in one block
     assert sorted(nonce for _, nonce, _ in target.sent) == [0, 0, 1, 1, 2, 2]
@@ -132,7 +137,7 @@ def test_a_failed_step_aborts_its_flow_and_is_counted_by_reason() -> None:
              Flow("transfer", (step(BOB, "transfer"),))]
     clock = StepClock()
     target = FakeTarget(clock, fail={"request"})
-    record = drive(target, flows, ClosedLoopWindow(10, 3, clock), clock, nonces={},
+    record = drive(target, new_driver(flows), ClosedLoopWindow(10, 3, clock), clock,
                    drain_s=1.0)
     assert [method for method, _, _ in target.sent] == ["request", "transfer"]
     assert record.flows_aborted == 1 and record.flows_completed == 1
@@ -153,11 +158,35 @@ def test_a_rejected_tx_gives_its_nonce_back() -> None:
     assert driver.aborted == 1
 
 
+def test_presigned_txs_are_sent_until_a_rejection_moves_the_nonces() -> None:
+    flows = [Flow("t", (step(ALICE, name),)) for name in ("a", "b", "c")]
+    flows.append(Flow("dvp", (step(BOB, "buy"), step(ALICE, "d"))))
+    flows.append(Flow("loc", (step(BOB, "request"),), dependent=True))
+    driver = new_driver(flows)
+    assert driver.presign() == 5  # the dependent flow waits for receipts: not signed ahead
+    presigned = dict(driver._presigned)
+    first = driver.next_tx()
+    assert first is not None and first is presigned[(id(flows[0]), 0)]
+    assert first.tx.nonce == 0
+    second = driver.next_tx()
+    assert second is not None and second.tx.nonce == 1
+    driver.rejected(second.hash)  # ALICE's nonce 1 is given back
+    third = driver.next_tx()
+    assert third is not None and third.tx.nonce == 1  # re-signed: the presigned one had 2
+    assert third.tx.payload.method == "c"  # type: ignore[union-attr]
+    assert third is not presigned[(id(flows[2]), 0)]
+    sent = [driver.next_tx() for _ in range(3)]
+    assert [(tx.tx.payload.method, tx.tx.nonce) for tx in sent  # type: ignore[union-attr]
+            if tx is not None] == [("buy", 0), ("d", 2), ("request", 1)]
+    assert sent[0] is presigned[(id(flows[3]), 0)]  # BOB's nonces did not move
+    assert driver.next_tx() is None
+
+
 def test_rejections_are_reported_and_the_run_ends() -> None:
     flows = [Flow("t", (step(ALICE, "bad"),)), Flow("t", (step(BOB, "good"),))]
     clock = StepClock()
     target = FakeTarget(clock, reject={"bad"})
-    record = drive(target, flows, OpenLoopSchedule(1_000.0, 2, clock), clock, nonces={},
+    record = drive(target, new_driver(flows), OpenLoopSchedule(1_000.0, 2, clock), clock,
                    drain_s=1.0)
     summary = summarise(record)
     assert summary["rejected"] == {"nonce_too_far": 1}
@@ -171,16 +200,17 @@ def test_a_target_that_never_commits_times_out() -> None:
             return [], []
 
     clock = StepClock()
-    record = drive(Stuck(clock), [Flow("t", (step(ALICE, "x"),))],
-                   ClosedLoopWindow(1, 1, clock), clock, nonces={}, drain_s=0.05)
+    stuck = Stuck(clock)
+    record = drive(stuck, new_driver([Flow("t", (step(ALICE, "x"),))]),
+                   ClosedLoopWindow(1, 1, clock), clock, drain_s=0.05)
     assert record.timed_out == 1 and not record.committed
 
 
 def test_summary_latency_is_send_to_commit() -> None:
     clock = StepClock()
     target = FakeTarget(clock)
-    record = drive(target, [Flow("t", (step(ALICE, "x"),))], ClosedLoopWindow(1, 1, clock),
-                   clock, nonces={}, drain_s=1.0)
+    record = drive(target, new_driver([Flow("t", (step(ALICE, "x"),))]),
+                   ClosedLoopWindow(1, 1, clock), clock, drain_s=1.0)
     (latency,) = record.latencies_s()
     assert latency > 0
     summary = summarise(record)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from zonechain.benchmarks.bench.load import ClosedLoopWindow
-from zonechain.benchmarks.bench.run import drive, run_setup, summarise
+from zonechain.benchmarks.bench.run import FlowDriver, drive, run_setup, summarise
 from zonechain.benchmarks.bench.targets import LedgerTarget
 from zonechain.benchmarks.bench.workloads import (
     STEPS_PER_FLOW,
@@ -61,8 +61,8 @@ def test_every_flow_completes_on_the_ledger(name: str, tmp_path: Path) -> None:
     try:
         nonces: dict[bytes, int] = {}
         run_setup(target, workload.setup, clock, nonces)
-        record = drive(target, workload.flows, ClosedLoopWindow(50, workload.tx_count, clock),
-                       clock, nonces=nonces, drain_s=30.0)
+        record = drive(target, FlowDriver(workload.flows, nonces, target.chain_id),
+                       ClosedLoopWindow(50, workload.tx_count, clock), clock, drain_s=30.0)
         agreement = target.state_agreement()
     finally:
         target.close()

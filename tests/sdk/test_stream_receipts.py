@@ -129,6 +129,9 @@ def test_the_benchmark_follower_uses_streamed_receipts_and_fetches_the_rest(
         target = ClientTarget([node.endpoint], clock=lambda: 0.0)
         try:
             assert target.submit_many(txs) == [None] * BLOCK_TXS
+            deadline = time.monotonic() + WAIT_S  # submitted in the background
+            while len(chain.pending) < BLOCK_TXS and time.monotonic() < deadline:
+                time.sleep(POLL_S)  # pacing of the wait, not synchronisation
             with chain.lock:
                 for signed in txs:
                     del chain.pending[signed.hash]
@@ -145,3 +148,26 @@ def test_the_benchmark_follower_uses_streamed_receipts_and_fetches_the_rest(
     assert [item.tx_hash for item in committed] == [tx.hash for tx in txs]
     assert [item.receipt for item in committed] == [chain.receipts[tx.hash][0] for tx in txs]
     assert lookups == BLOCK_TXS - (BLOCK_TXS if sent is None else sent)
+
+
+def test_the_benchmark_submits_in_the_background_and_reports_refusals_later() -> None:
+    """benchmarks/bench/network.py: submit_many returns at once; a refusal (here a
+    duplicate) comes back from rejections(), with its reason code."""
+    chain = FakeChain(auto_commit=False)
+    txs = deploys(3)
+    with FakeNode(chain) as node:
+        target = ClientTarget([node.endpoint, node.endpoint], clock=lambda: 0.0)
+        try:
+            assert target.submit_many(txs[:2]) == [None, None]  # to the first sender
+            assert target.submit_many(txs[1:]) == [None, None]  # to the second: one again
+            refused: list[tuple[bytes, str]] = []
+            deadline = time.monotonic() + WAIT_S
+            while (not refused or chain.submissions < 4) and time.monotonic() < deadline:
+                refused += target.rejections()
+                time.sleep(POLL_S)  # pacing of the poll loop, not synchronisation
+            refused += target.rejections()
+        finally:
+            target.close()
+    assert chain.submissions == 4
+    assert refused == [(txs[1].hash, "duplicate")]
+    assert set(chain.pending) == {tx.hash for tx in txs}
