@@ -77,6 +77,10 @@ MEMPOOL_BYTES_MAX: Final = 256 * 1024 * 1024
 SENDER_TXS_MAX: Final = 256
 """One sender holds at most this many txs, so it cannot fill the pool alone."""
 
+NONCE_CACHE_MAX: Final = 100_000
+"""Account nonces remembered between two blocks at most (a stalled chain under a
+flood of new senders cannot grow the cache without bound)."""
+
 NONCE_AHEAD_MAX: Final = 1024
 """A tx's nonce may run at most this far ahead of its account's nonce: a
 sender cannot park txs that could not be included for a very long time."""
@@ -135,6 +139,9 @@ class Mempool:
         self._by_sender: dict[bytes, dict[int, bytes]] = {}
         self._bytes = 0
         self._expiring = 0  # held txs with an expiry height (update walks the pool only then)
+        self._nonces: dict[bytes, int] = {}
+        """Account nonces read from ``state`` since ``update`` last ran: admission, reaping
+        and ``update`` itself each need a sender's nonce, and it changes only with a block."""
 
     # -- reading ------------------------------------------------------------------
 
@@ -211,7 +218,7 @@ class Mempool:
         self._check_held(signed.tx.sender_address, signed.tx.nonce)
 
     def _check_nonce(self, sender: bytes, nonce: int) -> None:
-        expected = account_nonce(self.state, sender)
+        expected = self._account_nonce(sender)
         if nonce < expected:
             raise MempoolRejection(
                 NONCE_TOO_LOW, f"nonce {nonce} is used; the account is at {expected}")
@@ -296,7 +303,7 @@ class Mempool:
     def _ready(self, sender: bytes) -> list[SignedTransaction]:
         """The sender's txs in nonce order from its account nonce, up to the first gap."""
         held = self._by_sender[sender]
-        nonce = account_nonce(self.state, sender)
+        nonce = self._account_nonce(sender)
         ready: list[SignedTransaction] = []
         next_height = self.height + 1
         while nonce in held:
@@ -307,6 +314,18 @@ class Mempool:
             nonce += 1
         return ready
 
+    def _account_nonce(self, sender: bytes) -> int:
+        """``sender``'s account nonce in ``state``, read once per block (callers hold the lock).
+
+        A value read after a block was committed but before its ``update`` may be
+        the newer one; ``update`` forgets every value, so from then on all agree."""
+        nonce = self._nonces.get(sender)
+        if nonce is None:
+            if len(self._nonces) >= NONCE_CACHE_MAX:
+                self._nonces.clear()
+            nonce = self._nonces[sender] = account_nonce(self.state, sender)
+        return nonce
+
     # -- after a commit -----------------------------------------------------------
 
     def update(self, block: Block) -> int:
@@ -314,6 +333,7 @@ class Mempool:
         with self._lock:
             before = len(self._by_hash)
             self.height = block.height
+            self._nonces.clear()
             senders: dict[bytes, None] = {}
             for signed in block.txs:
                 if signed.hash in self._by_hash:
@@ -328,7 +348,7 @@ class Mempool:
         held = self._by_sender.get(sender)
         if not held:
             return
-        expected = account_nonce(self.state, sender)
+        expected = self._account_nonce(sender)
         for nonce in [n for n in held if n < expected]:
             self._remove(held[nonce])
 

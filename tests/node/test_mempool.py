@@ -115,6 +115,30 @@ def test_the_zone_policy_is_asked_again_only_after_blocks_that_could_change_it()
     assert asked == [BOB.address] and held.hash not in pool
 
 
+def test_account_nonces_are_read_once_a_block_and_forgotten_when_one_is_recorded() -> None:
+    class CountingState(DictState):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads = 0
+
+        def get(self, key: bytes) -> bytes | None:
+            self.reads += 1
+            return super().get(key)
+
+    state = CountingState()
+    pool = make_pool(state)
+    for nonce in range(3):
+        pool.add(mint(ALICE, nonce, ALICE.address, 1))
+    pool.add(mint(BOB, 0, BOB.address, 1))
+    assert len(pool.reap()) == 4
+    assert state.reads == 2  # Alice's and Bob's records, once each
+    set_nonce(state, ALICE.address, 2)  # a block used Alice's nonces 0 and 1 ...
+    assert pool.add(mint(ALICE, 3, ALICE.address, 1))  # ... not yet recorded: still 0 here
+    pool.update(_block_with([], height=1))  # recorded: the cache is forgotten
+    assert rejection(pool, mint(ALICE, 1, ALICE.address, 7)) == "nonce_too_low"
+    assert [tx.tx.nonce for tx in pool.reap() if tx.tx.sender == ALICE.public_key] == [2, 3]
+
+
 def test_admits_canonical_bytes() -> None:
     pool = make_pool()
     tx = mint(ALICE, 0, ALICE.address, 1)
