@@ -30,7 +30,9 @@ kept and committed with the certificate by ``Ledger.commit_checked`` (each
 block executes once per node); then the mempool drops what the block made
 stale. A proposer builds from ``Mempool.reap``; with nothing to include it
 waits up to ``consensus.commit_ms`` for a transaction before proposing an
-empty block, so an idle network does not spin. Every ``REGOSSIP_S`` without
+empty block, so an idle network does not spin; and it proposes no sooner than
+``consensus.block_interval_ms`` after its last commit, so a loaded network
+makes fewer, fuller blocks. Every ``REGOSSIP_S`` without
 progress the node re-sends its own proposal and votes of the current height,
 so a peer that restarted or lost messages gets them (the paper's gossip
 assumption).
@@ -763,7 +765,15 @@ class Node:
         timeouts = self.config.consensus
         wait_ms = 0 if self.sync.catching_up else min(timeouts.commit_ms,
                                                       timeouts.propose_ms // 2)
-        deadline = time.monotonic() + wait_ms / 1000
+        now = time.monotonic()
+        deadline = now + wait_ms / 1000
+        if not self.sync.catching_up:
+            # Not sooner than block_interval_ms after our last commit (a later round's
+            # proposer, long after it, does not wait), and never above half a propose timeout.
+            earliest = min(self._last_progress + timeouts.block_interval_ms / 1000,
+                           now + timeouts.propose_ms / 2000)
+            if earliest > now:
+                self._stopping.wait(earliest - now)
         while True:
             txs = self._reap()  # outside the lock: clients keep submitting meanwhile
             remaining = deadline - time.monotonic()

@@ -1,24 +1,25 @@
 """Network targets: nodes reached through the SDK client (``--target endpoints``, ``devnet``).
 
-``ClientTarget`` hands the transactions due to background senders, one per
-endpoint, in turn (the load reaches every validator, as a network's clients
-would), and returns at once: a sender submits its batches in order with
-``Client.submit_many``, merging those that queued behind a slow call, and
-reports refusals with their reason codes through ``rejections``. A generator
-that waited for each submission would let a busy node hold its schedule back
-and then send what it owed in a burst ("coordinated omission"): here a
-transaction's send time is when it was due to go out, and the node's slowness
-shows in its latency. The target follows the chain with
-``Client.stream_blocks_with_receipts`` on a background thread: a block's
-arrival time is the commit time of the benchmark's transactions in it, and
-their receipts come in the same message (one stream message per block instead
-of one GetReceipt RPC per tx, which was about a third of a 4-node devnet's
-CPU). Receipts the node did not send (a node without ``with_receipts``, or a
-block whose receipts exceed one message) are fetched (``get_receipt``) by a
-small pool of threads, one client per endpoint in turn (``RECEIPT_WORKERS``),
-so those lookups neither delay the commit time nor, one RPC after another on
-one node, throttle a closed loop. A transaction is watched from just before it
-is submitted, so a commit can never arrive unrecognised.
+``ClientTarget`` hands the transactions due to a background sender and returns
+at once: the sender submits the batches in order with ``Client.submit_many``
+(to the first endpoint, the others only on failover: one gateway node takes the
+clients' traffic, and the quorum of the other three is not slowed by it;
+spreading the batches over every validator gave worse tails here), merging
+those that queued behind a slow call, and reports refusals with their reason
+codes through ``rejections``. A generator that waited for each submission would
+let a busy node hold its schedule back and then send what it owed in a burst
+("coordinated omission"): here a transaction's send time is when it was due to
+go out, and the node's slowness shows in its latency. The target follows the
+chain with ``Client.stream_blocks_with_receipts`` on a background thread: a
+block's arrival time is the commit time of the benchmark's transactions in it,
+and their receipts come in the same message (one stream message per block
+instead of one GetReceipt RPC per tx, which was about a third of a 4-node
+devnet's CPU). Receipts the node did not send (a node without
+``with_receipts``, or a block whose receipts exceed one message) are fetched
+(``get_receipt``) by a small pool of threads, one client per endpoint in turn
+(``RECEIPT_WORKERS``), so those lookups neither delay the commit time nor, one
+RPC after another on one node, throttle a closed loop. A transaction is watched
+from just before it is submitted, so a commit can never arrive unrecognised.
 
 The state-root check asks every endpoint for its block at the lowest height
 they all have and compares the ``last_state_root`` those headers carry (the
@@ -120,19 +121,12 @@ class ClientTarget:
         self._collector = threading.Thread(target=self._collect, name="bench-receipts",
                                            daemon=True)
         self._refused: queue.Queue[tuple[bytes, str]] = queue.Queue()
-        self._submitters = [Client([endpoint], timeout_s=CLIENT_TIMEOUT_S)
-                            for endpoint in self.endpoints]
-        self._outboxes: list[queue.Queue[list[SignedTransaction] | None]] = [
-            queue.Queue() for _ in self.endpoints]
-        self._next_outbox = itertools.cycle(self._outboxes)
-        self._senders = [threading.Thread(target=self._send, args=(client, outbox),
-                                          name=f"bench-send-{index}", daemon=True)
-                         for index, (client, outbox) in enumerate(
-                             zip(self._submitters, self._outboxes, strict=True))]
+        self._submitter = Client(self.endpoints, timeout_s=CLIENT_TIMEOUT_S)
+        self._outbox: queue.Queue[list[SignedTransaction] | None] = queue.Queue()
+        self._sender = threading.Thread(target=self._send, name="bench-send", daemon=True)
         self._collector.start()
         self._thread.start()
-        for sender in self._senders:
-            sender.start()
+        self._sender.start()
 
     def _follow(self, height: int) -> None:
         """Stamp each block's arrival; missing receipts are fetched by ``_collect``."""
@@ -195,11 +189,11 @@ class ClientTarget:
         return receipt if receipt is not None else self.client.get_receipt(tx_hash)
 
     def submit_many(self, txs: list[SignedTransaction]) -> list[str | None]:
-        """Queue ``txs`` for the next endpoint's sender and return at once (all None):
-        rejections come later, from ``rejections``."""
+        """Queue ``txs`` for the sender and return at once (all None): rejections come
+        later, from ``rejections``."""
         with self._lock:
             self._watched.update(tx.hash for tx in txs)
-        next(self._next_outbox).put(txs)
+        self._outbox.put(txs)
         return [None] * len(txs)
 
     def rejections(self) -> list[tuple[bytes, str]]:
@@ -211,8 +205,9 @@ class ClientTarget:
             except queue.Empty:
                 return refused
 
-    def _send(self, client: Client, outbox: queue.Queue[list[SignedTransaction] | None]) -> None:
-        """One endpoint's sender: its queued batches in order, merged while they wait."""
+    def _send(self) -> None:
+        """The queued batches in order, merged while they wait."""
+        outbox = self._outbox
         while (batch := outbox.get()) is not None:
             while len(batch) < SEND_MERGE_MAX:
                 try:
@@ -224,7 +219,7 @@ class ClientTarget:
                     break
                 batch = batch + more
             try:
-                results = client.submit_many(batch)
+                results = self._submitter.submit_many(batch)
             except ZonechainError as error:
                 reasons: list[str | None] = [type(error).__name__] * len(batch)
             else:
@@ -280,12 +275,9 @@ class ClientTarget:
 
     def close(self) -> None:
         self._stopping.set()
-        for outbox in self._outboxes:
-            outbox.put(None)
-        for sender in self._senders:
-            sender.join(THREAD_JOIN_S)
-        for submitter in self._submitters:
-            submitter.close()
+        self._outbox.put(None)
+        self._sender.join(THREAD_JOIN_S)
+        self._submitter.close()
         self.client.close()
         self._thread.join(THREAD_JOIN_S)
         self._arrivals.put(None)

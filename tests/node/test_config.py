@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zonechain.node.config import (
+    BLOCK_INTERVAL_MS_DEFAULT,
     ConfigError,
     Genesis,
     GenesisAccount,
@@ -183,6 +184,8 @@ def test_written_config_loads_with_resolved_paths(node_config_text: tuple[Path, 
     ("retain_heights = 1000", "retain_heights = -1", "storage.retain_heights"),
     ("retain_heights = 1000", "retain_heights = false", "storage.retain_heights"),
     ("retain_heights = 1000", "retain_blocks = 1000", "storage.retain_blocks"),
+    ("block_interval_ms = 200", "block_interval_ms = -1", "consensus.block_interval_ms"),
+    ("block_interval_ms = 200", "block_interval_ms = 1500", "consensus.block_interval_ms"),
 ])
 def test_bad_config_names_the_key_and_file(node_config_text: tuple[Path, str],
                                            old: str, new: str, key: str) -> None:
@@ -192,6 +195,18 @@ def test_bad_config_names_the_key_and_file(node_config_text: tuple[Path, str],
         parse_node_config(text.replace(old, new, 1), path)
     assert caught.value.key == key
     assert caught.value.path == str(path)
+
+
+def test_block_interval_is_optional_and_may_be_zero(
+        node_config_text: tuple[Path, str]) -> None:
+    path, text = node_config_text
+    assert parse_node_config(text, path).consensus.block_interval_ms == 200
+    older = text.replace("block_interval_ms = 200\n", "")  # a config written before the key
+    assert older != text
+    assert parse_node_config(older, path).consensus.block_interval_ms == \
+        BLOCK_INTERVAL_MS_DEFAULT
+    at_once = text.replace("block_interval_ms = 200", "block_interval_ms = 0")
+    assert parse_node_config(at_once, path).consensus.block_interval_ms == 0
 
 
 def test_missing_table_is_named(node_config_text: tuple[Path, str]) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.node.test_node_support import write_single_validator_network
 from zonechain.node.crypto import sign_vote
@@ -48,5 +51,56 @@ def test_evidence_not_yet_in_a_block_survives_a_core_rebuild(tmp_path: Path) -> 
         committed = [Block.decode(raw).evidence for height in range(1, node.ledger.height + 1)
                      if (raw := node.store.load_block(height)) is not None]
         assert evidence in node.core.evidence.pending() or (evidence,) in committed
+    finally:
+        node.ledger.close()
+
+
+class _RecordedWaits:
+    """Stands in for the node's stop event: records each wait, never blocks."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waits.append(timeout)
+        return False
+
+    def is_set(self) -> bool:
+        return False
+
+
+def test_a_proposer_waits_out_the_block_interval_after_its_last_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = write_single_validator_network(tmp_path / "net")
+    node = Node(home, log_stream=io.StringIO())  # not started: the test drives it alone
+    try:
+        timeouts = node.config.consensus
+        interval_s = timeouts.block_interval_ms / 1000
+        assert 0 < interval_s < timeouts.propose_ms / 2000
+        ready = [object()]
+        monkeypatch.setattr(node, "_reap", lambda: ready)  # txs are ready: no empty wait
+        stop = _RecordedWaits()
+        monkeypatch.setattr(node, "_stopping", stop)
+        monkeypatch.setattr(time, "monotonic", lambda: 1_000.0)
+
+        node._last_progress = 1_000.0 - 0.05  # committed 50 ms ago
+        assert node._reap_waiting() is ready
+        assert stop.waits == [pytest.approx(interval_s - 0.05)]
+
+        stop.waits.clear()
+        node._last_progress = 1_000.0 - 60.0  # a later round, long after the commit
+        assert node._reap_waiting() is ready
+        assert stop.waits == []
+
+        node._last_progress = 1_000.0 + 3_600.0  # never more than half a propose timeout
+        assert node._reap_waiting() is ready
+        assert stop.waits == [pytest.approx(timeouts.propose_ms / 2000)]
+
+        stop.waits.clear()
+        node._last_progress = 1_000.0
+        monkeypatch.setattr(type(node.sync), "catching_up", property(lambda _: True))
+        assert node._reap_waiting() is ready  # catching up: this height is long decided
+        assert stop.waits == []
     finally:
         node.ledger.close()

@@ -158,8 +158,8 @@ def test_the_benchmark_submits_in_the_background_and_reports_refusals_later() ->
     with FakeNode(chain) as node:
         target = ClientTarget([node.endpoint, node.endpoint], clock=lambda: 0.0)
         try:
-            assert target.submit_many(txs[:2]) == [None, None]  # to the first sender
-            assert target.submit_many(txs[1:]) == [None, None]  # to the second: one again
+            assert target.submit_many(txs[:2]) == [None, None]
+            assert target.submit_many(txs[1:]) == [None, None]  # txs[1] again
             refused: list[tuple[bytes, str]] = []
             deadline = time.monotonic() + WAIT_S
             while (not refused or chain.submissions < 4) and time.monotonic() < deadline:
