@@ -220,8 +220,11 @@ class ClientTarget:
                 batch = batch + more
             try:
                 results = self._submitter.submit_many(batch)
-            except ZonechainError as error:
+            except ZonechainError as error:  # the node's answer: these txs were refused
                 reasons: list[str | None] = [type(error).__name__] * len(batch)
+            except Exception as error:  # anything else ends the run (``poll`` raises it)
+                self._error = f"submission failed: {type(error).__name__}: {error}"
+                return
             else:
                 reasons = [None if result.accepted else result.error_code or "rejected"
                            for result in results]

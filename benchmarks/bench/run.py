@@ -119,7 +119,7 @@ class FlowDriver:
         wait for a receipt, with the nonces ``next_tx`` will assign them; the count signed.
 
         The load generator shares the machine with the nodes it measures (a devnet on
-        loopback); signing ahead takes ~40% of its CPU out of the measured window. A
+        loopback); signing ahead takes ~30% of its CPU out of the measured window. A
         presigned tx is used only while its nonce is still the sender's next: after a
         rejection gives a nonce back, that sender's later steps are signed when sent.
         """

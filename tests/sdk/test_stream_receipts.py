@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.sdk.fake_node import CHAIN_ID, TOKEN_ABI_PATH, FakeChain, FakeNode
-from zonechain.benchmarks.bench.network import ClientTarget
+from zonechain.benchmarks.bench.network import ClientTarget, NetworkTargetError
 from zonechain.benchmarks.bench.targets import Committed
 from zonechain.contracts.abi import load_abi
 from zonechain.node.types.transaction import SignedTransaction
@@ -171,3 +171,25 @@ def test_the_benchmark_submits_in_the_background_and_reports_refusals_later() ->
     assert chain.submissions == 4
     assert refused == [(txs[1].hash, "duplicate")]
     assert set(chain.pending) == {tx.hash for tx in txs}
+
+
+def test_an_unexpected_submission_failure_ends_the_benchmark_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sender thread that failed must not leave the generator waiting for its drain
+    deadline: the next poll raises NetworkTargetError naming the failure."""
+    chain = FakeChain(auto_commit=False)
+    with FakeNode(chain) as node:
+        target = ClientTarget([node.endpoint], clock=lambda: 0.0)
+        try:
+            def broken(txs: object, **_: object) -> list[object]:
+                raise RuntimeError("codec bug")
+
+            monkeypatch.setattr(target._submitter, "submit_many", broken)
+            target.submit_many(deploys(1))
+            deadline = time.monotonic() + WAIT_S
+            with pytest.raises(NetworkTargetError, match="RuntimeError: codec bug"):
+                while time.monotonic() < deadline:
+                    target.poll(0.0)
+                    time.sleep(POLL_S)  # pacing of the poll loop, not synchronisation
+        finally:
+            target.close()
