@@ -509,11 +509,25 @@ class ConsensusTimeouts:
     precommit_delta_ms: int = 500
     commit_ms: int = 1_000
     block_interval_ms: int = BLOCK_INTERVAL_MS_DEFAULT
-    """A proposer proposes no sooner than this long after its previous commit (0: at
-    once). Under load a block then gathers the transactions of the whole interval
-    instead of the network spending its CPU on many small blocks (each costs votes,
-    synced writes and the tree's upper levels): CometBFT's ``timeout_commit`` plays
-    this part. Must stay below ``propose_ms`` / 2; optional in config.toml."""
+    """A proposer proposes no sooner than this long after its previous commit began
+    (0: at once; no wait while a full block is ready). Under load a block then
+    gathers the transactions of the whole interval instead of the network spending
+    its CPU on many small blocks (each costs votes, synced writes and the tree's
+    upper levels): CometBFT's ``timeout_commit`` plays this part. Must stay below
+    ``propose_ms`` / 2; optional in config.toml (absent: the default, or the most
+    ``propose_ms`` allows)."""
+
+    def __post_init__(self) -> None:
+        ceiling = block_interval_ceiling_ms(self.propose_ms)
+        if not 0 <= self.block_interval_ms <= ceiling:
+            raise ValueError(f"block_interval_ms must be in 0..{ceiling} (below propose_ms "
+                             f"/ 2), got {self.block_interval_ms}")
+
+
+def block_interval_ceiling_ms(propose_ms: int) -> int:
+    """The largest ``block_interval_ms`` allowed with ``propose_ms``: below half of it, so
+    the others' propose timeout never runs out while a proposer waits (0 for tiny ones)."""
+    return max((propose_ms + 1) // 2 - 1, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -756,13 +770,16 @@ def parse_node_config(text: str, path: Path) -> NodeConfig:
     timeouts = {key: reader.integer(f"consensus.{key}", 0 if "delta" in key else 1,
                                     TIMEOUT_MS_MAX)
                 for key in _TIMEOUT_KEYS if key != "block_interval_ms"}
-    if "block_interval_ms" in reader.table("consensus"):  # optional: older configs lack it
+    ceiling = block_interval_ceiling_ms(timeouts["propose_ms"])
+    if "block_interval_ms" in reader.table("consensus"):
         interval = reader.integer("consensus.block_interval_ms", 0, TIMEOUT_MS_MAX)
-        if interval >= timeouts["propose_ms"] // 2:
+        if interval > ceiling:
             raise reader.fail("consensus.block_interval_ms",
-                              f"must be below propose_ms / 2 ({timeouts['propose_ms'] // 2}), "
+                              f"must be below propose_ms / 2 (at most {ceiling}), "
                               f"got {interval}")
         timeouts["block_interval_ms"] = interval
+    else:  # optional: older configs lack it
+        timeouts["block_interval_ms"] = min(BLOCK_INTERVAL_MS_DEFAULT, ceiling)
     return NodeConfig(
         node_id=node_id,
         home=home,

@@ -376,6 +376,8 @@ class Node:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._last_progress = time.monotonic()
+        self._decided_at = self._last_progress
+        """When this node's last commit began (``block_interval_ms`` counts from it)."""
         self._last_regossip = 0.0
         self._rebuild_core = False
         self._prune_backlog = False  # the last prune left stale nodes for the next commit
@@ -767,10 +769,12 @@ class Node:
                                                       timeouts.propose_ms // 2)
         now = time.monotonic()
         deadline = now + wait_ms / 1000
-        if not self.sync.catching_up:
-            # Not sooner than block_interval_ms after our last commit (a later round's
-            # proposer, long after it, does not wait), and never above half a propose timeout.
-            earliest = min(self._last_progress + timeouts.block_interval_ms / 1000,
+        if not self.sync.catching_up and len(self.mempool) < PROPOSAL_TXS_MAX:
+            # Not sooner than block_interval_ms after the last decision reached this node
+            # (counted from before its own execution and write, which the others need not
+            # wait for; a later round's proposer, long after it, does not wait), never
+            # above half a propose timeout, and not at all with a full block waiting.
+            earliest = min(self._decided_at + timeouts.block_interval_ms / 1000,
                            now + timeouts.propose_ms / 2000)
             if earliest > now:
                 self._stopping.wait(earliest - now)
@@ -802,6 +806,7 @@ class Node:
                 raise InvalidBlock("conflicting_commit",
                                    f"height {block.height} is committed with another block")
             return
+        entered = time.monotonic()
         result = self._checked.get(block.hash) or self._own_result(block)
         if result is None or result.height != self.ledger.height + 1:
             result = self._timed_check(block)  # a synced block; InvalidBlock is a fault
@@ -821,6 +826,7 @@ class Node:
         execute_ms = round(1000 * self._execute_s.pop(block.hash, 0.0))
         self._execute_s.clear()
         self._last_progress = now
+        self._decided_at = entered
         self.metrics.add("blocks_committed_total")
         self.metrics.add("txs_committed_total", len(block.txs))
         self.log("block_committed", {"height": block.height, "hash": block.hash.hex(),

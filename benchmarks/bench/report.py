@@ -149,8 +149,10 @@ def render_markdown(result: Mapping[str, Any]) -> str:
              f"{man['wasmtime']}, seed {man['seed']}.", "",
              f"Config: `{json.dumps(man['config'], sort_keys=True)}`", "", "## Runs", ""]
     lines += _runs_table(result["runs"])
-    lines += ["", "Latency: from the send (admission into the node) to the commit of the "
-              "block holding the tx (final: BFT has no forks).", ""]
+    lines += ["", "Latency: from the send (a network target: when the tx was queued for "
+              "its node, within a 10 ms tick of its scheduled time; the ledger target: its "
+              "admission) to the commit of the block holding the tx (final: BFT has no "
+              "forks).", ""]
     saturation = result["saturation"]
     if saturation is not None:
         lines += ["## Saturation", "", saturation["note"], ""]

@@ -48,7 +48,8 @@ reported (``SendAccounting``). Sending each tx the moment it is due costs a gRPC
 per tx, which at 1,500 tx/s loaded the generator and the node more than the txs did."""
 SUBMIT_BATCH_MAX: Final = 100
 """Sends due at once go to the target together (one gRPC message for a network
-target), at most 100 at a time so that a batch's send time stays close to each
+target, unless its sender merges batches that queued behind a slow call), at
+most 100 at a time so that a batch's send time stays close to each
 transaction's own."""
 SETUP_WINDOW: Final = 200
 """Setup runs closed-loop with 200 txs in flight: below the mempool's per-sender cap
@@ -107,8 +108,8 @@ class FlowDriver:
         """Next nonce by sender address: shared by every drive on one chain."""
         self.completed = 0
         self.aborted = 0
-        self._presigned: dict[tuple[int, int], SignedTransaction] = {}
-        """(id of flow, step index) -> the tx ``presign`` made for it."""
+        self._presigned: dict[tuple[int, int], tuple[Flow, SignedTransaction]] = {}
+        """(id of flow, step index) -> that flow and the tx ``presign`` made for it."""
 
     @property
     def exhausted(self) -> bool:
@@ -131,7 +132,7 @@ class FlowDriver:
                 sender = step.key.address
                 nonce = nonces.get(sender, 0)
                 nonces[sender] = nonce + 1
-                self._presigned[(id(flow), index)] = self._sign(flow, index, nonce)
+                self._presigned[(id(flow), index)] = (flow, self._sign(flow, index, nonce))
         return len(self._presigned)
 
     def next_tx(self) -> SignedTransaction | None:
@@ -145,8 +146,10 @@ class FlowDriver:
         sender = flow.steps[index].key.address
         nonce = self.nonces.get(sender, 0)
         self.nonces[sender] = nonce + 1
-        tx = self._presigned.pop((id(flow), index), None)
-        if tx is None or tx.tx.nonce != nonce:
+        presigned = self._presigned.pop((id(flow), index), None)
+        if presigned is not None and presigned[0] is flow and presigned[1].tx.nonce == nonce:
+            tx = presigned[1]
+        else:
             tx = self._sign(flow, index, nonce)
         self.in_flight[tx.hash] = _Sent(flow, index, sender, nonce)
         return tx
@@ -160,7 +163,11 @@ class FlowDriver:
                                             step.gas_limit, ZONE, payload), step.key)
 
     def rejected(self, tx_hash: bytes) -> None:
-        sent = self.in_flight.pop(tx_hash)
+        """``tx_hash`` was refused; a refusal of a tx no longer in flight (its commit
+        was reported first) is ignored."""
+        sent = self.in_flight.pop(tx_hash, None)
+        if sent is None:
+            return
         if self.nonces.get(sent.sender) == sent.nonce + 1:
             self.nonces[sent.sender] = sent.nonce
         self._finish_step(sent.flow, sent.step, succeeded=False)
@@ -207,16 +214,17 @@ def drive(target: Target, driver: FlowDriver, load: Load, clock: Callable[[], fl
         sent_before = load.accounting.sent
         _send_due(target, driver, load, record, now, clock)
         committed, blocks = target.poll(clock())
-        for tx_hash, reason in _late_rejections(target):
-            record.sent_s.pop(tx_hash, None)
-            record.rejected[reason] += 1
-            driver.rejected(tx_hash)
         for item in committed:
             driver.committed(item)
             if item.tx_hash in record.sent_s:
                 record.committed.append(item)
                 if not item.receipt.succeeded:
                     record.failed[item.receipt.error_code or "failed"] += 1
+        for tx_hash, reason in _late_rejections(target):
+            if tx_hash in driver.in_flight:  # else its commit was reported first
+                record.sent_s.pop(tx_hash, None)
+                record.rejected[reason] += 1
+                driver.rejected(tx_hash)
         record.blocks.extend(blocks)
         if progress is not None and (committed or blocks):
             progress(load.accounting.sent, len(record.committed))
@@ -268,7 +276,11 @@ def _settling(target: Target) -> int:
 
 def _late_rejections(target: Target) -> list[tuple[bytes, str]]:
     """Refusals a target reports after ``submit_many`` returned (a network target submits
-    in the background, so that a slow node cannot hold the generator's schedule back)."""
+    in the background, so that a slow node cannot hold the generator's schedule back).
+
+    A late refusal gives its nonce back only if the sender sent nothing after it
+    (``FlowDriver.rejected``); otherwise that sender's later txs wait behind the gap
+    and are reported as timed out, as a real client's would be."""
     rejections = getattr(target, "rejections", None)  # optional: network targets have it
     return list(rejections()) if rejections is not None else []
 

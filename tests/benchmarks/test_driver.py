@@ -19,6 +19,7 @@ from zonechain.node.types.transaction import SignedTransaction
 
 ALICE = PrivateKey.from_seed(b"\x0a" * 32)
 BOB = PrivateKey.from_seed(b"\x0b" * 32)
+CAROL = PrivateKey.from_seed(b"\x0c" * 32)
 CONTRACT = b"\xcc" * 20
 
 
@@ -164,7 +165,7 @@ def test_presigned_txs_are_sent_until_a_rejection_moves_the_nonces() -> None:
     flows.append(Flow("loc", (step(BOB, "request"),), dependent=True))
     driver = new_driver(flows)
     assert driver.presign() == 5  # the dependent flow waits for receipts: not signed ahead
-    presigned = dict(driver._presigned)
+    presigned = {key: tx for key, (_, tx) in driver._presigned.items()}
     first = driver.next_tx()
     assert first is not None and first is presigned[(id(flows[0]), 0)]
     assert first.tx.nonce == 0
@@ -180,6 +181,44 @@ def test_presigned_txs_are_sent_until_a_rejection_moves_the_nonces() -> None:
             if tx is not None] == [("buy", 0), ("d", 2), ("request", 1)]
     assert sent[0] is presigned[(id(flows[3]), 0)]  # BOB's nonces did not move
     assert driver.next_tx() is None
+
+
+class LateRefusals(FakeTarget):
+    """Answers every submission at once and reports refusals after the next poll, as the
+    network target's background sender does; ``also_refused`` refuses txs it commits in
+    that same poll too (a refusal that arrives with or after the commit)."""
+
+    def __init__(self, clock: StepClock, reject: set[str], also_refused: set[str]) -> None:
+        super().__init__(clock, reject=reject)
+        self.also_refused = also_refused
+        self.refused: list[tuple[bytes, str]] = []
+
+    def submit_many(self, txs: list[SignedTransaction]) -> list[str | None]:
+        for tx in txs:
+            method = tx.tx.payload.method  # type: ignore[union-attr]
+            if self.submit(tx) is not None:
+                self.refused.append((tx.hash, "mempool_full"))
+            elif method in self.also_refused:
+                self.refused.append((tx.hash, "timeout_but_admitted"))
+        return [None] * len(txs)
+
+    def rejections(self) -> list[tuple[bytes, str]]:
+        refused, self.refused = self.refused, []
+        return refused
+
+
+def test_late_refusals_are_counted_and_one_after_the_commit_is_ignored() -> None:
+    flows = [Flow("t", (step(ALICE, "bad"),)), Flow("t", (step(BOB, "good"),)),
+             Flow("t", (step(CAROL, "late"),))]
+    clock = StepClock()
+    target = LateRefusals(clock, reject={"bad"}, also_refused={"late"})
+    driver = new_driver(flows)
+    record = drive(target, driver, OpenLoopSchedule(1_000.0, 3, clock), clock, drain_s=1.0)
+    summary = summarise(record)
+    assert summary["rejected"] == {"mempool_full": 1}  # "late" was committed first
+    assert summary["committed_txs"] == 2 and summary["succeeded_txs"] == 2
+    assert driver.nonces[ALICE.address] == 0  # the refused tx's nonce was given back
+    assert driver.completed == 2 and driver.aborted == 1 and not driver.in_flight
 
 
 def test_rejections_are_reported_and_the_run_ends() -> None:

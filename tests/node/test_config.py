@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -207,6 +208,15 @@ def test_block_interval_is_optional_and_may_be_zero(
         BLOCK_INTERVAL_MS_DEFAULT
     at_once = text.replace("block_interval_ms = 200", "block_interval_ms = 0")
     assert parse_node_config(at_once, path).consensus.block_interval_ms == 0
+    # Absent with a short propose timeout: the most it allows, so a save and reload
+    # of the config (which writes the key) still loads.
+    short = older.replace("propose_ms = 3000", "propose_ms = 300")
+    timeouts = parse_node_config(short, path).consensus
+    assert timeouts.block_interval_ms == 149 < timeouts.propose_ms / 2
+    with pytest.raises(ValueError, match="block_interval_ms"):
+        dataclasses.replace(timeouts, block_interval_ms=150)
+    tiny = short.replace("propose_ms = 300", "propose_ms = 1")
+    assert parse_node_config(tiny, path).consensus.block_interval_ms == 0
 
 
 def test_missing_table_is_named(node_config_text: tuple[Path, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from tests.node.test_node_support import write_single_validator_network
 from zonechain.node.crypto import sign_vote
-from zonechain.node.node import PROPOSAL_TIME_AHEAD_MS_MAX, Node
+from zonechain.node.node import PROPOSAL_TIME_AHEAD_MS_MAX, PROPOSAL_TXS_MAX, Node
 from zonechain.node.types.block import Block
 from zonechain.node.types.evidence import DuplicateVoteEvidence
 from zonechain.node.types.vote import VoteType
@@ -75,7 +76,9 @@ def test_a_proposer_waits_out_the_block_interval_after_its_last_commit(
     home = write_single_validator_network(tmp_path / "net")
     node = Node(home, log_stream=io.StringIO())  # not started: the test drives it alone
     try:
-        timeouts = node.config.consensus
+        timeouts = dataclasses.replace(node.config.consensus, block_interval_ms=200)
+        monkeypatch.setattr(node, "config", dataclasses.replace(node.config,
+                                                                consensus=timeouts))
         interval_s = timeouts.block_interval_ms / 1000
         assert 0 < interval_s < timeouts.propose_ms / 2000
         ready = [object()]
@@ -84,21 +87,26 @@ def test_a_proposer_waits_out_the_block_interval_after_its_last_commit(
         monkeypatch.setattr(node, "_stopping", stop)
         monkeypatch.setattr(time, "monotonic", lambda: 1_000.0)
 
-        node._last_progress = 1_000.0 - 0.05  # committed 50 ms ago
+        node._decided_at = 1_000.0 - 0.05  # the last commit began 50 ms ago
         assert node._reap_waiting() is ready
         assert stop.waits == [pytest.approx(interval_s - 0.05)]
 
         stop.waits.clear()
-        node._last_progress = 1_000.0 - 60.0  # a later round, long after the commit
+        node._decided_at = 1_000.0 - 60.0  # a later round, long after the commit
         assert node._reap_waiting() is ready
         assert stop.waits == []
 
-        node._last_progress = 1_000.0 + 3_600.0  # never more than half a propose timeout
+        node._decided_at = 1_000.0 + 3_600.0  # never more than half a propose timeout
         assert node._reap_waiting() is ready
         assert stop.waits == [pytest.approx(timeouts.propose_ms / 2000)]
 
         stop.waits.clear()
-        node._last_progress = 1_000.0
+        node._decided_at = 1_000.0
+        monkeypatch.setattr(type(node.mempool), "__len__", lambda _: PROPOSAL_TXS_MAX)
+        assert node._reap_waiting() is ready  # a full block is waiting: no reason to wait
+        assert stop.waits == []
+
+        monkeypatch.setattr(type(node.mempool), "__len__", lambda _: 0)
         monkeypatch.setattr(type(node.sync), "catching_up", property(lambda _: True))
         assert node._reap_waiting() is ready  # catching up: this height is long decided
         assert stop.waits == []

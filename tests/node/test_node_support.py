@@ -27,7 +27,8 @@ from zonechain.sdk.testing.artifacts import Artifact, load_contract
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TOKEN_SOURCE = REPOSITORY / "contracts" / "zones" / "token"
-FAST_TIMEOUTS = dataclasses.replace(DEVNET_TIMEOUTS, commit_ms=100)
+FAST_TIMEOUTS = dataclasses.replace(DEVNET_TIMEOUTS, commit_ms=100, block_interval_ms=0)
+"""A lone in-process validator commits as fast as it can (tests wait for heights)."""
 WAIT_S = 60.0
 POLL_S = 0.02
 

@@ -18,6 +18,7 @@ from zonechain.node.types.transaction import SignedTransaction
 from zonechain.proto import services_pb2
 from zonechain.sdk import AsyncClient, Client, NodeError, RetryPolicy, build_deploy
 from zonechain.sdk.client import BlockWithReceipts, block_with_receipts_from_proto
+from zonechain.sdk.errors import ConnectionFailed, Timeout
 from zonechain.sdk.keys import Key
 
 ALICE = Key.from_seed(b"\x0a" * 32)
@@ -171,6 +172,36 @@ def test_the_benchmark_submits_in_the_background_and_reports_refusals_later() ->
     assert chain.submissions == 4
     assert refused == [(txs[1].hash, "duplicate")]
     assert set(chain.pending) == {tx.hash for tx in txs}
+
+
+def test_a_timed_out_submission_is_not_counted_as_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node may have admitted the txs of a call that timed out: they stay watched
+    (their commits may still come), and an unreachable node's refusal still counts."""
+    chain = FakeChain(auto_commit=False)
+    txs = deploys(2)
+    with FakeNode(chain) as node:
+        target = ClientTarget([node.endpoint], clock=lambda: 0.0)
+        try:
+            answers: list[Exception] = [Timeout("slow node"), ConnectionFailed("gone")]
+
+            def failing(batch: object, **_: object) -> list[object]:
+                raise answers.pop(0)
+
+            monkeypatch.setattr(target._submitter, "submit_many", failing)
+            target.submit_many(txs[:1])
+            deadline = time.monotonic() + WAIT_S
+            while len(answers) == 2 and time.monotonic() < deadline:
+                time.sleep(POLL_S)  # until the first call was made (no merged batch)
+            target.submit_many(txs[1:])
+            refused: list[tuple[bytes, str]] = []
+            while not refused and time.monotonic() < deadline:
+                refused += target.rejections()
+                time.sleep(POLL_S)  # pacing of the poll loop, not synchronisation
+        finally:
+            target.close()
+    assert refused == [(txs[1].hash, "ConnectionFailed")]
+    assert txs[0].hash in target._watched and txs[1].hash not in target._watched
 
 
 def test_an_unexpected_submission_failure_ends_the_benchmark_run(
