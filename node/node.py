@@ -765,11 +765,11 @@ class Node:
         # At most half the propose timeout: the other validators are waiting for us;
         # and not at all while catching up (this height is long decided elsewhere).
         timeouts = self.config.consensus
-        wait_ms = 0 if self.sync.catching_up else min(timeouts.commit_ms,
-                                                      timeouts.propose_ms // 2)
+        catching_up = self.sync.catching_up
+        wait_ms = 0 if catching_up else min(timeouts.commit_ms, timeouts.propose_ms // 2)
         now = time.monotonic()
         deadline = now + wait_ms / 1000
-        if not self.sync.catching_up and len(self.mempool) < PROPOSAL_TXS_MAX:
+        if not catching_up and len(self.mempool) < PROPOSAL_TXS_MAX:
             # Not sooner than block_interval_ms after the last decision reached this node
             # (counted from before its own execution and write, which the others need not
             # wait for; a later round's proposer, long after it, does not wait), never

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Final
 
 from zonechain.benchmarks.bench.load import Clock
+from zonechain.benchmarks.bench.run import SUBMIT_BATCH_MAX
 from zonechain.benchmarks.bench.targets import BlockRecord, Committed, StateAgreement
 from zonechain.node.node_cli import Devnet, find_base_port
 from zonechain.node.types.receipt import Receipt
@@ -65,10 +66,6 @@ CLIENT_TIMEOUT_S: Final = 10.0
 POLL_IDLE_S: Final = 0.002
 """The generator's idle step while waiting for streamed blocks (pacing only)."""
 THREAD_JOIN_S: Final = 10.0
-SEND_MERGE_MAX: Final = 100
-"""The sender merges batches queued behind a slow submission into one call of at
-most about this many txs (run.py's SUBMIT_BATCH_MAX: one message, so a failed
-call refuses no more txs than an unmerged batch would)."""
 RECEIPT_WORKERS: Final = 8
 """Receipt lookups in flight at once: enough to hide a unary RPC's round trip
 (~1 ms on loopback) at a few thousand committed txs/s."""
@@ -214,7 +211,7 @@ class ClientTarget:
         while (batch := outbox.get()) is not None:
             if self._stopping.is_set():
                 return  # closing: what is still queued is dropped, not submitted
-            while len(batch) < SEND_MERGE_MAX:
+            while len(batch) < SUBMIT_BATCH_MAX:  # one message: a failure refuses no more
                 try:
                     more = outbox.get_nowait()
                 except queue.Empty:

@@ -163,11 +163,7 @@ class FlowDriver:
                                             step.gas_limit, ZONE, payload), step.key)
 
     def rejected(self, tx_hash: bytes) -> None:
-        """``tx_hash`` was refused; a refusal of a tx no longer in flight (its commit
-        was reported first) is ignored."""
-        sent = self.in_flight.pop(tx_hash, None)
-        if sent is None:
-            return
+        sent = self.in_flight.pop(tx_hash)
         if self.nonces.get(sent.sender) == sent.nonce + 1:
             self.nonces[sent.sender] = sent.nonce
         self._finish_step(sent.flow, sent.step, succeeded=False)
